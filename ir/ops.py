@@ -1,0 +1,879 @@
+"""IR operations: one frozen dataclass per op kind, found through :data:`OPS`.
+
+An op holds hyper-parameters (ints, floats, strings, tuples) and read-only float32 numpy
+parameters (the fields named in ``params``). ``infer_type(in_types)`` checks the inputs and
+parameters and returns the output type; it raises :class:`OpError` with a message and hint.
+
+Conventions (shared by the interpreter, passes and codegen):
+- shapes exclude batch and time, and are channels-last;
+- spatial ops (conv, pooling, upsampling) act on the dims just before the channel axis; any
+  extra *leading* dims (from ``TimeDistributed``) are independent, like a batch;
+- ``padding`` is ``"valid"``, ``"same"`` (TensorFlow's rule: the extra pixel goes after) or
+  explicit ``((before, after), ...)`` per spatial dim;
+- conv weights are ``[*kernel, in_channels // groups, out_channels]`` (Keras layout);
+- neuron ops (``snn.*``) compute ``J = gain * x + bias`` and follow nengo's neuron models;
+  ``amplitude`` scales their output, as in nengo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from snnc.ir.types import F32, SPIKE, TensorType
+
+OPS: dict[str, type[Op]] = {}
+
+
+class OpError(ValueError):
+    """An op's inputs or parameters are inconsistent. ``hint`` says what would work."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message)
+
+
+def register_op(cls):
+    """Class decorator: make ``cls`` a frozen op dataclass and register it under ``cls.kind``."""
+    if cls.kind in OPS:
+        raise ValueError(f"op kind {cls.kind!r} registered twice")
+    cls = dataclass(frozen=True, eq=False)(cls)
+    OPS[cls.kind] = cls
+    return cls
+
+
+def array_hash(a: np.ndarray) -> str:
+    """Short content hash of an array (dtype, shape and bytes): what the printer shows."""
+    h = hashlib.sha256()
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:8]
+
+
+def _freeze(value):
+    """Normalise an attribute value: lists become tuples (hashable, printable)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _frozen_array(value) -> np.ndarray | None:
+    if value is None:
+        return None
+    a = np.array(value, dtype=np.float32)  # always a private copy
+    a.setflags(write=False)
+    return a
+
+
+class Op:
+    """Base class of all IR ops. Subclasses are frozen dataclasses made by :func:`register_op`."""
+
+    kind: ClassVar[str] = ""
+    #: number of inputs; None means variadic (at least ``min_inputs``)
+    arity: ClassVar[int | None] = 1
+    min_inputs: ClassVar[int] = 1
+    #: names of fields holding numpy parameters (float32, read-only, may be None)
+    params: ClassVar[tuple[str, ...]] = ()
+    #: fields the printer leaves out because the type annotation already says them
+    type_fields: ClassVar[tuple[str, ...]] = ()
+    #: fields the printer leaves out while they hold their default value
+    quiet_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in self.params:
+                object.__setattr__(self, f.name, _frozen_array(v))
+            else:
+                object.__setattr__(self, f.name, _freeze(v))
+
+    # ----------------------------------------------------------------- introspection
+    @property
+    def dialect(self) -> str:
+        """``nn``, ``ann`` or ``snn``."""
+        return self.kind.split(".", 1)[0]
+
+    def attrs(self) -> dict[str, Any]:
+        """Hyper-parameters (everything but the numpy parameters), in field order."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in self.params
+        }
+
+    def param_arrays(self) -> dict[str, np.ndarray]:
+        """The numpy parameters that are set (None ones are left out)."""
+        return {p: getattr(self, p) for p in self.params if getattr(self, p) is not None}
+
+    def replace(self, **changes) -> Op:
+        """A copy with some fields changed (ops are immutable)."""
+        return dataclasses.replace(self, **changes)
+
+    def num_inputs_ok(self, n: int) -> bool:
+        return n == self.arity if self.arity is not None else n >= self.min_inputs
+
+    # ----------------------------------------------------------------- semantics
+    def infer_type(self, in_types: list[TensorType]) -> TensorType:
+        """Check the inputs and parameters, return the output type (raise OpError)."""
+        raise NotImplementedError
+
+    def verify(self, in_types: list[TensorType]) -> TensorType:
+        """Full check: parameter hygiene plus :meth:`infer_type`. Returns the inferred type."""
+        for name, a in self.param_arrays().items():
+            if a.flags.writeable:
+                raise OpError(f"parameter '{name}' is writeable", "ops copy parameters on creation")
+            if not np.all(np.isfinite(a)):
+                bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+                raise OpError(
+                    f"parameter '{name}' has {bad} non-finite value(s) (NaN or inf)",
+                    "retrain or fix the weights; snnc cannot convert NaN/inf parameters",
+                )
+        return self.infer_type(in_types)
+
+    # ----------------------------------------------------------------- equality
+    def __eq__(self, other):
+        if type(self) is not type(other) or self.attrs() != other.attrs():
+            return False
+        for p in self.params:
+            a, b = getattr(self, p), getattr(other, p)
+            if (a is None) != (b is None):
+                return False
+            if a is not None and (a.shape != b.shape or not np.array_equal(a, b)):
+                return False
+        return True
+
+    def __hash__(self):
+        arrays = tuple(array_hash(a) for a in self.param_arrays().values())
+        return hash((self.kind, tuple(self.attrs().items()), arrays))
+
+
+# =============================================================================== helpers
+
+
+def _one(in_types: list[TensorType]) -> TensorType:
+    return in_types[0]
+
+
+def _check_param(op: Op, name: str, shape: tuple[int, ...]) -> None:
+    a = getattr(op, name)
+    if a is not None and a.shape != tuple(shape):
+        raise OpError(f"parameter '{name}' has shape {list(a.shape)} (expected {list(shape)})")
+
+
+def _check_broadcast(op: Op, name: str, shape: tuple[int, ...]) -> None:
+    """Scalar or full per-element shape, or per-channel (last axis)."""
+    a = getattr(op, name)
+    if a is None or a.shape in ((), tuple(shape)) or (shape and a.shape == (shape[-1],)):
+        return
+    raise OpError(
+        f"parameter '{name}' has shape {list(a.shape)} "
+        f"(expected [], [{shape[-1] if shape else ''}] or {list(shape)})"
+    )
+
+
+def _tuple_of(value, n: int, what: str) -> tuple[int, ...]:
+    t = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(t) != n:
+        raise OpError(f"{what} has {len(t)} entries (expected {n})")
+    return t
+
+
+def resolve_padding(padding, in_sizes, kernel, strides, dilation) -> tuple[tuple[int, int], ...]:
+    """Explicit ``((before, after), ...)`` padding for ``"valid"``, ``"same"`` or explicit pairs.
+
+    ``"same"`` follows TensorFlow: total = max((ceil(n/s) - 1)*s + k_eff - n, 0), the odd
+    pixel goes after.
+    """
+    n = len(in_sizes)
+    if padding == "valid":
+        return ((0, 0),) * n
+    if padding == "same":
+        pads = []
+        for size, k, s, d in zip(in_sizes, kernel, strides, dilation, strict=True):
+            k_eff = (k - 1) * d + 1
+            total = max((math.ceil(size / s) - 1) * s + k_eff - size, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    if isinstance(padding, tuple) and len(padding) == n and all(len(p) == 2 for p in padding):
+        return tuple((int(a), int(b)) for a, b in padding)
+    raise OpError(
+        f"padding {padding!r} is not understood",
+        f'use "valid", "same" or {n} (before, after) pairs',
+    )
+
+
+def window_out_sizes(in_sizes, kernel, strides, dilation, padding) -> tuple[int, ...]:
+    """Output spatial sizes of a sliding-window op (conv or pooling)."""
+    pads = resolve_padding(padding, in_sizes, kernel, strides, dilation)
+    out = []
+    for size, k, s, d, (pb, pa) in zip(in_sizes, kernel, strides, dilation, pads, strict=True):
+        k_eff = (k - 1) * d + 1
+        o = (size + pb + pa - k_eff) // s + 1
+        if o <= 0:
+            raise OpError(
+                f"window {k} (dilation {d}) does not fit input size {size} with padding "
+                f"({pb}, {pa})",
+                'use padding="same" or a smaller kernel',
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def _split_spatial(t: TensorType, n_spatial: int, what: str):
+    """Split a shape into (leading dims, spatial dims, channels)."""
+    if t.rank < n_spatial + 1:
+        raise OpError(
+            f"{what} needs an input of rank >= {n_spatial + 1} (spatial dims + channels), "
+            f"got {t}"
+        )
+    s = t.shape
+    return s[: t.rank - n_spatial - 1], s[t.rank - n_spatial - 1 : -1], s[-1]
+
+
+# =============================================================================== graph I/O
+
+
+@register_op
+class Input(Op):
+    """A model input. ``index`` orders several inputs; the shape comes from the type."""
+
+    kind: ClassVar[str] = "nn.input"
+    arity: ClassVar[int] = 0
+    type_fields: ClassVar[tuple[str, ...]] = ("shape",)
+    quiet_fields: ClassVar[tuple[str, ...]] = ("index",)
+    shape: tuple[int, ...] = ()
+    index: int = 0
+
+    def infer_type(self, in_types):
+        return TensorType(self.shape, F32)
+
+
+@register_op
+class Output(Op):
+    """A model output (identity). ``index`` orders several outputs."""
+
+    kind: ClassVar[str] = "nn.output"
+    quiet_fields: ClassVar[tuple[str, ...]] = ("index",)
+    index: int = 0
+
+    def infer_type(self, in_types):
+        return _one(in_types)
+
+
+# =============================================================================== linear ops
+
+
+@register_op
+class Dense(Op):
+    """``y = x @ weight + bias`` on the last axis (leading axes are independent)."""
+
+    kind: ClassVar[str] = "nn.dense"
+    params: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    weight: Any = None
+    bias: Any = None
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if self.weight is None or self.weight.ndim != 2:
+            raise OpError("weight must be a 2-D [in, out] matrix")
+        n_in, n_out = self.weight.shape
+        if t.rank < 1 or t.shape[-1] != n_in:
+            raise OpError(f"input {t} does not match weight [{n_in},{n_out}] (expected last dim {n_in})")
+        _check_param(self, "bias", (n_out,))
+        return TensorType(t.shape[:-1] + (n_out,), F32)
+
+
+class _ConvBase(Op):
+    """Shared geometry of the N-d convolutions."""
+
+    n_spatial: ClassVar[int] = 2
+    params: ClassVar[tuple[str, ...]] = ("weight", "bias")
+
+    def _geometry(self, t: TensorType):
+        n = self.n_spatial
+        lead, spatial, cin = _split_spatial(t, n, self.kind)
+        if self.weight is None or self.weight.ndim != n + 2:
+            raise OpError(f"weight must have rank {n + 2} ([*kernel, in/groups, out])")
+        kernel = self.weight.shape[:n]
+        strides = _tuple_of(self.strides, n, "strides")
+        dilation = _tuple_of(self.dilation, n, "dilation")
+        if min(strides) < 1 or min(dilation) < 1:
+            raise OpError("strides and dilation must be >= 1")
+        return lead, spatial, cin, kernel, strides, dilation
+
+
+@register_op
+class Conv2D(_ConvBase):
+    """2-D convolution (cross-correlation, as Keras), channels-last, with groups."""
+
+    kind: ClassVar[str] = "nn.conv2d"
+    n_spatial: ClassVar[int] = 2
+    weight: Any = None
+    bias: Any = None
+    strides: tuple[int, ...] = (1, 1)
+    padding: Any = "valid"
+    dilation: tuple[int, ...] = (1, 1)
+    groups: int = 1
+
+    def infer_type(self, in_types):
+        lead, spatial, cin, kernel, strides, dilation = self._geometry(_one(in_types))
+        w_in, cout = self.weight.shape[-2:]
+        if self.groups < 1 or cin % self.groups or cout % self.groups:
+            raise OpError(f"groups={self.groups} must divide in ({cin}) and out ({cout}) channels")
+        if w_in * self.groups != cin:
+            raise OpError(
+                f"weight expects {w_in * self.groups} input channels, input has {cin}"
+            )
+        _check_param(self, "bias", (cout,))
+        out = window_out_sizes(spatial, kernel, strides, dilation, self.padding)
+        return TensorType(lead + out + (cout,), F32)
+
+
+@register_op
+class Conv1D(Conv2D):
+    """1-D convolution (Conv1D; causal padding arrives as explicit pairs)."""
+
+    kind: ClassVar[str] = "nn.conv1d"
+    n_spatial: ClassVar[int] = 1
+    strides: tuple[int, ...] = (1,)
+    dilation: tuple[int, ...] = (1,)
+
+
+@register_op
+class Conv3D(Conv2D):
+    """3-D convolution."""
+
+    kind: ClassVar[str] = "nn.conv3d"
+    n_spatial: ClassVar[int] = 3
+    strides: tuple[int, ...] = (1, 1, 1)
+    dilation: tuple[int, ...] = (1, 1, 1)
+
+
+@register_op
+class ConvTranspose2D(_ConvBase):
+    """Transposed 2-D convolution (Conv2DTranspose), weight ``[kh, kw, in, out]``.
+
+    The full output has size ``(n - 1) * s + (k - 1) * d + 1`` per dim; ``padding`` pairs
+    crop it (a negative ``after`` appends zeros), matching TensorFlow's conv2d_transpose.
+    """
+
+    kind: ClassVar[str] = "nn.conv2d_transpose"
+    n_spatial: ClassVar[int] = 2
+    weight: Any = None
+    bias: Any = None
+    strides: tuple[int, ...] = (1, 1)
+    padding: tuple[tuple[int, int], ...] = ((0, 0), (0, 0))
+    dilation: tuple[int, ...] = (1, 1)
+
+    def infer_type(self, in_types):
+        lead, spatial, cin, kernel, strides, dilation = self._geometry(_one(in_types))
+        w_in, cout = self.weight.shape[-2:]
+        if w_in != cin:
+            raise OpError(f"weight expects {w_in} input channels, input has {cin}")
+        _check_param(self, "bias", (cout,))
+        pads = resolve_padding(self.padding, spatial, kernel, strides, dilation)
+        out = []
+        for n, k, s, d, (pb, pa) in zip(spatial, kernel, strides, dilation, pads, strict=True):
+            o = (n - 1) * s + (k - 1) * d + 1 - pb - pa
+            if o <= 0 or pb < 0:
+                raise OpError(f"transposed conv crop ({pb}, {pa}) leaves no output")
+            out.append(o)
+        return TensorType(lead + tuple(out) + (cout,), F32)
+
+
+@register_op
+class DepthwiseConv2D(_ConvBase):
+    """Depthwise 2-D convolution, weight ``[kh, kw, in, multiplier]``; out channel c*m + j."""
+
+    kind: ClassVar[str] = "nn.depthwise_conv2d"
+    n_spatial: ClassVar[int] = 2
+    weight: Any = None
+    bias: Any = None
+    strides: tuple[int, ...] = (1, 1)
+    padding: Any = "valid"
+    dilation: tuple[int, ...] = (1, 1)
+
+    def infer_type(self, in_types):
+        lead, spatial, cin, kernel, strides, dilation = self._geometry(_one(in_types))
+        w_in, mult = self.weight.shape[-2:]
+        if w_in != cin:
+            raise OpError(f"weight expects {w_in} channels, input has {cin}")
+        _check_param(self, "bias", (cin * mult,))
+        out = window_out_sizes(spatial, kernel, strides, dilation, self.padding)
+        return TensorType(lead + out + (cin * mult,), F32)
+
+
+@register_op
+class BatchNorm(Op):
+    """Inference-mode batch normalisation along ``axis`` (an index into the sample shape)."""
+
+    kind: ClassVar[str] = "nn.batch_norm"
+    params: ClassVar[tuple[str, ...]] = ("gamma", "beta", "mean", "var")
+    gamma: Any = None
+    beta: Any = None
+    mean: Any = None
+    var: Any = None
+    epsilon: float = 1e-3
+    axis: int = -1
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if not -t.rank <= self.axis < t.rank:
+            raise OpError(f"axis {self.axis} out of range for {t}")
+        c = t.shape[self.axis]
+        for p in self.params:
+            _check_param(self, p, (c,))
+        if self.mean is None or self.var is None:
+            raise OpError("mean and var are required")
+        if np.any(self.var + self.epsilon <= 0):
+            raise OpError("var + epsilon must be positive")
+        return TensorType(t.shape, F32)
+
+    def scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+        """The equivalent per-channel affine map ``y = x * scale + offset`` (float64)."""
+        gamma = np.ones_like(self.mean) if self.gamma is None else self.gamma
+        beta = np.zeros_like(self.mean) if self.beta is None else self.beta
+        scale = gamma.astype(np.float64) / np.sqrt(self.var.astype(np.float64) + self.epsilon)
+        return scale, beta - self.mean * scale
+
+
+@register_op
+class Affine(Op):
+    """``y = x * scale + offset``; scale/offset are scalars or per-element along ``axis``."""
+
+    kind: ClassVar[str] = "nn.affine"
+    params: ClassVar[tuple[str, ...]] = ("scale", "offset")
+    scale: Any = 1.0
+    offset: Any = 0.0
+    axis: int = -1
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if not -t.rank <= self.axis < t.rank:
+            raise OpError(f"axis {self.axis} out of range for {t}")
+        for p in self.params:
+            a = getattr(self, p)
+            if a is not None and a.shape not in ((), (t.shape[self.axis],)):
+                raise OpError(
+                    f"parameter '{p}' has shape {list(a.shape)} "
+                    f"(expected [] or [{t.shape[self.axis]}])"
+                )
+        return TensorType(t.shape, F32)
+
+
+@register_op
+class Add(Op):
+    """Weighted sum of equally shaped inputs: ``sum(c_i * x_i)`` (Add, Subtract, Average)."""
+
+    kind: ClassVar[str] = "nn.add"
+    arity: ClassVar[None] = None
+    min_inputs: ClassVar[int] = 2
+    coeffs: tuple[float, ...] = (1.0, 1.0)
+
+    def infer_type(self, in_types):
+        if len(self.coeffs) != len(in_types):
+            raise OpError(f"{len(self.coeffs)} coeffs for {len(in_types)} inputs")
+        shapes = {t.shape for t in in_types}
+        if len(shapes) != 1:
+            raise OpError(
+                "inputs have different shapes: " + ", ".join(str(t) for t in in_types),
+                "all inputs of nn.add must have the same shape",
+            )
+        return TensorType(in_types[0].shape, F32)
+
+
+@register_op
+class Concat(Op):
+    """Concatenate along ``axis`` (an index into the sample shape)."""
+
+    kind: ClassVar[str] = "nn.concat"
+    arity: ClassVar[None] = None
+    min_inputs: ClassVar[int] = 1
+    axis: int = -1
+
+    def infer_type(self, in_types):
+        r = in_types[0].rank
+        if not -r <= self.axis < r:
+            raise OpError(f"axis {self.axis} out of range for rank {r}")
+        ax = self.axis % r
+        rest = {t.shape[:ax] + t.shape[ax + 1 :] for t in in_types}
+        if len(rest) != 1 or any(t.rank != r for t in in_types):
+            raise OpError(
+                "inputs differ outside the concat axis: " + ", ".join(str(t) for t in in_types)
+            )
+        shape = list(in_types[0].shape)
+        shape[ax] = sum(t.shape[ax] for t in in_types)
+        return TensorType(tuple(shape), F32)
+
+
+# =============================================================================== pooling
+
+
+@dataclass(frozen=True, eq=False)
+class _PoolBase(Op):
+    """Average / max pooling over the spatial dims (their number = len(pool_size))."""
+
+    pool_size: tuple[int, ...] = (2, 2)
+    strides: tuple[int, ...] = (2, 2)
+    padding: Any = "valid"
+
+    def infer_type(self, in_types):
+        n = len(self.pool_size)
+        lead, spatial, c = _split_spatial(_one(in_types), n, self.kind)
+        strides = _tuple_of(self.strides, n, "strides")
+        out = window_out_sizes(spatial, self.pool_size, strides, (1,) * n, self.padding)
+        return TensorType(lead + out + (c,), F32)
+
+
+@register_op
+class AvgPool(_PoolBase):
+    """Average pooling; padded cells are not counted (TensorFlow's rule)."""
+
+    kind: ClassVar[str] = "nn.avg_pool"
+
+
+@register_op
+class MaxPool(_PoolBase):
+    """Max pooling (padded cells never win)."""
+
+    kind: ClassVar[str] = "nn.max_pool"
+
+
+@dataclass(frozen=True, eq=False)
+class _GlobalPoolBase(Op):
+    """Pool over all dims between the first (if ``n_spatial`` says so) and the channel axis."""
+
+    n_spatial: int = 2
+    keepdims: bool = False
+
+    def infer_type(self, in_types):
+        lead, spatial, c = _split_spatial(_one(in_types), self.n_spatial, self.kind)
+        if self.keepdims:
+            return TensorType(lead + (1,) * self.n_spatial + (c,), F32)
+        return TensorType(lead + (c,), F32)
+
+
+@register_op
+class GlobalAvgPool(_GlobalPoolBase):
+    """Mean over the spatial dims."""
+
+    kind: ClassVar[str] = "nn.global_avg_pool"
+
+
+@register_op
+class GlobalMaxPool(_GlobalPoolBase):
+    """Max over the spatial dims."""
+
+    kind: ClassVar[str] = "nn.global_max_pool"
+
+
+# =============================================================================== shape ops
+
+
+@register_op
+class Flatten(Op):
+    """Row-major flatten of the sample (channels-last order, as Keras)."""
+
+    kind: ClassVar[str] = "nn.flatten"
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        return TensorType((t.size,), t.dtype)
+
+
+@register_op
+class Reshape(Op):
+    """Row-major reshape of the sample to ``shape``."""
+
+    kind: ClassVar[str] = "nn.reshape"
+    shape: tuple[int, ...] = ()
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if math.prod(self.shape) != t.size:
+            raise OpError(f"cannot reshape {t} ({t.size} values) to {list(self.shape)}")
+        return TensorType(self.shape, t.dtype)
+
+
+@register_op
+class Transpose(Op):
+    """Permute the sample axes: output axis i is input axis ``perm[i]`` (Permute, layouts)."""
+
+    kind: ClassVar[str] = "nn.transpose"
+    perm: tuple[int, ...] = ()
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if sorted(self.perm) != list(range(t.rank)):
+            raise OpError(f"perm {list(self.perm)} is not a permutation of {t.rank} axes")
+        return TensorType(tuple(t.shape[p] for p in self.perm), t.dtype)
+
+
+@register_op
+class Pad(Op):
+    """Constant padding: one ``(before, after)`` pair per sample axis."""
+
+    kind: ClassVar[str] = "nn.pad"
+    pads: tuple[tuple[int, int], ...] = ()
+    value: float = 0.0
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if len(self.pads) != t.rank or any(min(p) < 0 for p in self.pads):
+            raise OpError(f"pads {self.pads} need {t.rank} non-negative pairs for {t}")
+        return TensorType(tuple(d + a + b for d, (a, b) in zip(t.shape, self.pads, strict=True)), F32)
+
+
+@register_op
+class Crop(Op):
+    """Cropping: one ``(before, after)`` pair per sample axis."""
+
+    kind: ClassVar[str] = "nn.crop"
+    crops: tuple[tuple[int, int], ...] = ()
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        if len(self.crops) != t.rank or any(min(p) < 0 for p in self.crops):
+            raise OpError(f"crops {self.crops} need {t.rank} non-negative pairs for {t}")
+        shape = tuple(d - a - b for d, (a, b) in zip(t.shape, self.crops, strict=True))
+        if min(shape, default=1) <= 0:
+            raise OpError(f"crops {self.crops} remove all of {t}")
+        return TensorType(shape, t.dtype)
+
+
+@register_op
+class Upsample(Op):
+    """Nearest-neighbour upsampling of the spatial dims (the ``len(scale)`` before channels)."""
+
+    kind: ClassVar[str] = "nn.upsample"
+    scale: tuple[int, ...] = (2, 2)
+    method: str = "nearest"
+
+    def infer_type(self, in_types):
+        if self.method != "nearest":
+            raise OpError(f'method "{self.method}" is not supported (expected "nearest")')
+        lead, spatial, c = _split_spatial(_one(in_types), len(self.scale), self.kind)
+        return TensorType(lead + tuple(s * k for s, k in zip(spatial, self.scale, strict=True)) + (c,), F32)
+
+
+@register_op
+class Identity(Op):
+    """No-op (Dropout, GaussianNoise and friends at inference)."""
+
+    kind: ClassVar[str] = "nn.identity"
+
+    def infer_type(self, in_types):
+        return _one(in_types)
+
+
+# =============================================================================== ANN activations
+
+
+@register_op
+class ReLU(Op):
+    """Keras ReLU: ``x >= threshold ? min(x, max_value) : negative_slope * (x - threshold)``."""
+
+    kind: ClassVar[str] = "ann.relu"
+    max_value: float | None = None
+    negative_slope: float = 0.0
+    threshold: float = 0.0
+
+    def infer_type(self, in_types):
+        if self.max_value is not None and self.max_value < 0:
+            raise OpError(f"max_value {self.max_value} must be >= 0")
+        return TensorType(_one(in_types).shape, F32)
+
+
+@register_op
+class Softmax(Op):
+    """Softmax along ``axis``."""
+
+    kind: ClassVar[str] = "ann.softmax"
+    axis: int = -1
+
+    def infer_type(self, in_types):
+        return TensorType(_one(in_types).shape, F32)
+
+
+@register_op
+class Elu(Op):
+    """ELU with ``alpha``."""
+
+    kind: ClassVar[str] = "ann.elu"
+    alpha: float = 1.0
+
+    def infer_type(self, in_types):
+        return TensorType(_one(in_types).shape, F32)
+
+
+@register_op
+class HardSigmoid(Op):
+    """``clip(slope * x + offset, 0, 1)``: Keras 2 uses slope 0.2, Keras 3 slope 1/6."""
+
+    kind: ClassVar[str] = "ann.hard_sigmoid"
+    slope: float = 0.2
+    offset: float = 0.5
+
+    def infer_type(self, in_types):
+        return TensorType(_one(in_types).shape, F32)
+
+
+@register_op
+class Gelu(Op):
+    """GELU: exact (erf) form, or the tanh approximation."""
+
+    kind: ClassVar[str] = "ann.gelu"
+    approximate: bool = False
+
+    def infer_type(self, in_types):
+        return TensorType(_one(in_types).shape, F32)
+
+
+def _simple_activation(name: str, doc: str):
+    cls = type(
+        name.capitalize(),
+        (Op,),
+        {
+            "__doc__": doc,
+            "__module__": __name__,
+            "__annotations__": {"kind": "ClassVar[str]"},
+            "kind": f"ann.{name}",
+            "infer_type": lambda self, in_types: TensorType(_one(in_types).shape, F32),
+        },
+    )
+    return register_op(cls)
+
+
+Linear = _simple_activation("linear", "Identity activation (explicit, so readouts are visible).")
+Sigmoid = _simple_activation("sigmoid", "Logistic sigmoid.")
+Tanh = _simple_activation("tanh", "Hyperbolic tangent.")
+Selu = _simple_activation("selu", "SELU.")
+Softplus = _simple_activation("softplus", "log(1 + exp(x)).")
+Softsign = _simple_activation("softsign", "x / (1 + |x|).")
+Swish = _simple_activation("swish", "x * sigmoid(x) (also called silu).")
+Exponential = _simple_activation("exponential", "exp(x).")
+
+
+# =============================================================================== SNN neurons
+
+
+class _Neuron(Op):
+    """Shared fields of neuron ops: ``J = gain * x + bias``; output scaled by ``amplitude``."""
+
+    params: ClassVar[tuple[str, ...]] = ("gain", "bias")
+    spiking: ClassVar[bool] = True
+
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        _check_broadcast(self, "gain", t.shape)
+        _check_broadcast(self, "bias", t.shape)
+        if self.amplitude <= 0:
+            raise OpError(f"amplitude {self.amplitude} must be > 0")
+        self._check_neuron()
+        return TensorType(t.shape, SPIKE if self.spiking else F32)
+
+    def _check_neuron(self):
+        pass
+
+
+class _LIFMixin:
+    def _check_neuron(self):
+        if self.tau_rc <= 0 or self.tau_ref < 0:
+            raise OpError(f"tau_rc {self.tau_rc} must be > 0 and tau_ref {self.tau_ref} >= 0")
+
+
+@register_op
+class RateReLU(_Neuron):
+    """Non-spiking rectified linear (nengo ``RectifiedLinear``): ``amplitude * max(J, 0)``."""
+
+    kind: ClassVar[str] = "snn.rate_relu"
+    spiking: ClassVar[bool] = False
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+
+
+@register_op
+class IF(_Neuron):
+    """Integrate-and-fire with subtractive reset (nengo ``SpikingRectifiedLinear``).
+
+    Each step ``v += max(J, 0) * dt``; ``n = floor(v)`` spikes of height ``amplitude / dt``
+    are emitted and ``v -= n``. Its rate is ``amplitude * max(J, 0)``.
+    """
+
+    kind: ClassVar[str] = "snn.if"
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+
+
+@register_op
+class LIF(_LIFMixin, _Neuron):
+    """Leaky integrate-and-fire (nengo ``LIF``)."""
+
+    kind: ClassVar[str] = "snn.lif"
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+    tau_rc: float = 0.02
+    tau_ref: float = 0.002
+    min_voltage: float = 0.0
+
+
+@register_op
+class LIFRate(_LIFMixin, _Neuron):
+    """Rate version of LIF (nengo ``LIFRate``)."""
+
+    kind: ClassVar[str] = "snn.lif_rate"
+    spiking: ClassVar[bool] = False
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+    tau_rc: float = 0.02
+    tau_ref: float = 0.002
+
+
+@register_op
+class LoihiIF(_Neuron):
+    """Loihi's spiking rectified linear (nengo-loihi ``LoihiSpikingRectifiedLinear``)."""
+
+    kind: ClassVar[str] = "snn.loihi_if"
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+
+
+@register_op
+class LoihiLIF(_LIFMixin, _Neuron):
+    """Loihi's LIF (nengo-loihi ``LoihiLIF``: discretised refractory period and voltage)."""
+
+    kind: ClassVar[str] = "snn.loihi_lif"
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+    tau_rc: float = 0.02
+    tau_ref: float = 0.002
+
+
+NEURON_KINDS = tuple(k for k, c in OPS.items() if issubclass(c, _Neuron))
+SPIKING_KINDS = tuple(k for k in NEURON_KINDS if OPS[k].spiking)
+
+
+def is_neuron(op: Op) -> bool:
+    """True for every ``snn.*`` neuron op (spiking or rate)."""
+    return isinstance(op, _Neuron)
+
+
+def is_spiking(op: Op) -> bool:
+    """True for neuron ops that emit spikes."""
+    return isinstance(op, _Neuron) and op.spiking
+
+

@@ -1,0 +1,113 @@
+"""The ``.snnir`` text form: one line per node, deterministic and diff-friendly.
+
+::
+
+    graph @digits(dt=0.001) {
+      %input = nn.input() : f32[8,8,1]
+      %conv1 = nn.conv2d(%input) {weight=<f32[3,3,1,16] #4be1c0a2>, ...} : f32[6,6,16]
+      %flatten = nn.flatten(%conv1.act [synapse=0.005]) : f32[576]
+    }
+
+Parameters print as ``<type #hash>`` (``weights="hash"``), with summary statistics
+(``"stats"``) or in full (``"full"``, parseable without a weights file). Scalars always print
+in full. :mod:`snnc.ir.parser` reads every form back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+
+from snnc.ir.graph import Graph
+from snnc.ir.ops import Op, array_hash
+
+WEIGHT_MODES = ("hash", "stats", "full")
+_BARE_NAME = re.compile(r"^[A-Za-z_][\w.\-/]*$")
+
+
+def format_name(name: str) -> str:
+    """``%conv1`` for plain names, ``%"odd name"`` otherwise."""
+    return f"%{name}" if _BARE_NAME.match(name) else "%" + json.dumps(name)
+
+
+def format_float(x: float) -> str:
+    """Shortest text that reads back to the same float64."""
+    return repr(float(x))
+
+
+def format_value(v) -> str:
+    """Text of an attribute value: none, true/false, int, float, "string", (tuple,)."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return format_float(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, tuple):
+        inner = ",".join(format_value(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    raise TypeError(f"cannot print attribute value {v!r} of type {type(v).__name__}")
+
+
+def _array_body(a: np.ndarray) -> str:
+    """Nested-list literal of a float32 array with shortest round-tripping floats."""
+    if a.ndim == 0:
+        return str(np.float32(a))
+    return "[" + ",".join(_array_body(x) for x in a) + "]"
+
+
+def format_array(a: np.ndarray, weights: str = "hash") -> str:
+    """``<f32[3,3] #hash>``, ``<f32[3,3] #hash min=.. max=.. mean=.. std=..>`` or full."""
+    t = f"f32[{','.join(str(d) for d in a.shape)}]"
+    if weights == "full" or a.ndim == 0:
+        return f"<{t} {_array_body(a)}>"
+    text = f"<{t} #{array_hash(a)}"
+    if weights == "stats" and a.size:
+        s = [float(a.min()), float(a.max()), float(a.mean()), float(a.std())]
+        text += " min={:.4g} max={:.4g} mean={:.4g} std={:.4g}".format(*s)
+    return text + ">"
+
+
+def format_op(op: Op, inputs: str, weights: str = "hash") -> str:
+    """``kind(inputs) {attrs}`` of one op."""
+    parts = []
+    defaults = {f.name: f.default for f in dataclasses.fields(op)}
+    for name, value in op.attrs().items():
+        if name in op.type_fields or (name in op.quiet_fields and value == defaults[name]):
+            continue
+        parts.append(f"{name}={format_value(value)}")
+    for name, a in op.param_arrays().items():
+        parts.append(f"{name}={format_array(a, weights)}")
+    # parameters first: they are the big, op-defining fields
+    n_attrs = len(parts) - len(op.param_arrays())
+    parts = parts[n_attrs:] + parts[:n_attrs]
+    attrs = f" {{{', '.join(parts)}}}" if parts else ""
+    return f"{op.kind}({inputs}){attrs}"
+
+
+def format_node(g: Graph, name: str, weights: str = "hash", meta: bool = False) -> str:
+    """One ``%name = op(...) {...} : type`` line (without indentation)."""
+    args = []
+    for src, _, syn in g.in_edges(name):
+        args.append(format_name(src) + ("" if syn is None else f" [synapse={format_float(syn)}]"))
+    line = f"{format_name(name)} = {format_op(g.op(name), ', '.join(args), weights)} : {g.type(name)}"
+    if meta and g.meta(name):
+        line += " #meta " + json.dumps(g.meta(name), sort_keys=True, default=str)
+    return line
+
+
+def print_graph(g: Graph, weights: str = "hash", meta: bool = False) -> str:
+    """The whole graph as ``.snnir`` text (ends with a newline)."""
+    if weights not in WEIGHT_MODES:
+        raise ValueError(f"weights={weights!r} (expected one of {', '.join(WEIGHT_MODES)})")
+    lines = [f"graph @{format_name(g.name)[1:]}(dt={format_float(g.dt)}) {{"]
+    lines += ["  " + format_node(g, n, weights, meta) for n in g.topo_order()]
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,162 @@
+"""On-disk and tool views of a graph.
+
+``model.snnc`` is a zip of ``graph.snnir`` (text, weights as hashes, with provenance),
+``weights.npz`` (``"<node>.<param>"`` -> array) and ``manifest.json`` (format version, snnc
+version, source sha256, pipeline, target, fingerprint). Writes are atomic: a temporary file
+in the same folder is renamed into place. ``to_json`` and ``to_dot`` are views for tools.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from snnc.errors import IRError, ModelFileError
+from snnc.ir.graph import Graph
+from snnc.ir.ops import array_hash
+from snnc.ir.parser import parse_graph
+from snnc.ir.printer import format_array, print_graph
+
+FORMAT_VERSION = 1
+
+
+def graph_weights(g: Graph) -> dict[str, np.ndarray]:
+    """Every parameter of ``g`` as ``"<node>.<param>" -> array``."""
+    return {f"{n}.{k}": a for n in g.topo_order() for k, a in g.op(n).param_arrays().items()}
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
+    reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_snnc_bytes(g: Graph, manifest: dict | None = None) -> bytes:
+    """The bytes of a ``model.snnc`` zip for ``g``."""
+    from snnc import __version__
+
+    npz = io.BytesIO()
+    np.savez(npz, **graph_weights(g))
+    man = {
+        "format_version": FORMAT_VERSION,
+        "snnc_version": __version__,
+        "graph": g.name,
+        "fingerprint": g.fingerprint(),
+        "stage": g.stage.value,
+        **(manifest or {}),
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("graph.snnir", print_graph(g, weights="hash", meta=True))
+        z.writestr("weights.npz", npz.getvalue())
+        z.writestr("manifest.json", json.dumps(man, indent=2, sort_keys=True))
+    return buf.getvalue()
+
+
+def save(g: Graph, path: str | os.PathLike, manifest: dict | None = None) -> Path:
+    """Write ``g`` to ``path`` (a ``model.snnc`` zip), atomically. Returns the path."""
+    atomic_write_bytes(path, to_snnc_bytes(g, manifest))
+    return Path(path)
+
+
+def load(path: str | os.PathLike) -> tuple[Graph, dict]:
+    """Read a ``model.snnc`` file: returns ``(graph, manifest)``."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            missing = {"graph.snnir", "weights.npz", "manifest.json"} - names
+            if missing:
+                raise ModelFileError(
+                    f"{path}: not a complete model.snnc (missing {', '.join(sorted(missing))})",
+                    hint="write it with snnc.ir.serialize.save or `snnc compile`",
+                )
+            manifest = json.loads(z.read("manifest.json"))
+            with np.load(io.BytesIO(z.read("weights.npz"))) as npz:
+                weights = {k: npz[k] for k in npz.files}
+            text = z.read("graph.snnir").decode("utf-8")
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
+        raise ModelFileError(f"{path}: cannot read model.snnc ({e})") from None
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format version {manifest['format_version']} is newer than this snnc "
+            f"reads (expected <= {FORMAT_VERSION})",
+            hint="upgrade snnc",
+        )
+    try:
+        g = parse_graph(text, weights)
+    except IRError as e:
+        raise ModelFileError(f"{path}: graph.snnir: {e.message}", hint=e.hint) from None
+    return g, manifest
+
+
+# =============================================================================== views
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def to_json(g: Graph, weights: str = "hash") -> dict:
+    """A JSON-ready dict: graph attributes and one entry per node in topological order."""
+    nodes = []
+    for n in g.topo_order():
+        op = g.op(n)
+        params = {}
+        for k, a in op.param_arrays().items():
+            entry = {"shape": list(a.shape), "hash": array_hash(a)}
+            if weights == "full":
+                entry["data"] = a.tolist()
+            elif weights == "stats" and a.size:
+                entry.update(min=float(a.min()), max=float(a.max()), mean=float(a.mean()), std=float(a.std()))
+            params[k] = entry
+        nodes.append(
+            {
+                "name": n,
+                "op": op.kind,
+                "attrs": {k: _jsonable(v) for k, v in op.attrs().items()},
+                "params": params,
+                "type": str(g.type(n)),
+                "inputs": [{"node": s, "port": p, "synapse": syn} for s, p, syn in g.in_edges(n)],
+                "meta": g.meta(n),
+            }
+        )
+    return {"name": g.name, "dt": g.dt, "stage": g.stage.value, "fingerprint": g.fingerprint(), "nodes": nodes}
+
+
+def to_dot(g: Graph) -> str:
+    """Graphviz DOT text: one box per node (name, op, type), edges labelled by synapse."""
+
+    def q(s: str) -> str:
+        return json.dumps(s, ensure_ascii=False)
+
+    lines = [f"digraph {q(g.name)} {{", "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
+    for n in g.topo_order():
+        op = g.op(n)
+        params = " ".join(format_array(a) for a in op.param_arrays().values())
+        label = f"{n}\\n{op.kind}\\n{g.type(n)}" + (f"\\n{params}" if params else "")
+        style = ', style=filled, fillcolor="#ffe0b0"' if op.dialect == "snn" else ""
+        lines.append(f"  {q(n)} [label={q(label).replace(chr(92) * 2, chr(92))}{style}];")
+    for n in g.topo_order():
+        for src, port, syn in g.in_edges(n):
+            label = f"{port}" + (f" τ={syn}" if syn is not None else "")
+            lines.append(f"  {q(src)} -> {q(n)} [label={q(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,79 @@
+"""The public Python API: ``snnc.load``, ``snnc.evaluate``, ``snnc.save``, ``snnc.optimize``,
+``snnc.compile``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from snnc.errors import ModelFileError
+from snnc.ir import Graph
+
+
+def load(source, *, name: str | None = None) -> Graph:
+    """Load a model as an IR graph.
+
+    ``source`` is a Keras model object, a Keras file (``.keras`` zip of Keras 2.12 or 3, or
+    legacy HDF5; the format is detected from the file's first bytes), a ``model.snnc`` file
+    or a ``.snnir`` text file (its parameters printed in full), or an ``snnc compile``
+    output folder (its ``model.snnc``). A Graph is returned unchanged.
+    """
+    if isinstance(source, Graph):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir() and (path / "model.snnc").is_file():
+            path = path / "model.snnc"
+        if path.is_file():
+            head = path.read_bytes()[:64]
+            if head.startswith(b"PK") and _is_snnc_zip(path):
+                from snnc.ir.serialize import load as load_snnc
+
+                return load_snnc(path)[0]
+            if head.lstrip().startswith(b"graph"):
+                from snnc.ir.parser import parse_file
+
+                return parse_file(path)
+        elif not path.exists():
+            raise ModelFileError(
+                f"{path}: no such file",
+                hint="give a .keras / .h5 Keras model, a model.snnc or a .snnir file",
+            )
+    from snnc.frontend import load as load_keras
+
+    return load_keras(source, name=name)
+
+
+def _is_snnc_zip(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "graph.snnir" in z.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def evaluate(graph, x, **kwargs):
+    """Rate-mode reference output of ``graph`` (a Graph or anything :func:`load` takes)
+    on the batch ``x``; see :func:`snnc.ir.interpreter.evaluate`."""
+    from snnc.ir.interpreter import evaluate as _evaluate
+
+    return _evaluate(load(graph), x, **kwargs)
+
+
+def save(graph: Graph, path, **manifest) -> Path:
+    """Write ``graph`` as a ``model.snnc`` zip (atomically)."""
+    from snnc.ir.serialize import save as _save
+
+    return _save(graph, path, manifest)
+
+
+def _as_array_list(x):
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        return [np.asarray(a, dtype=np.float32) for a in x]
+    return np.asarray(x, dtype=np.float32)

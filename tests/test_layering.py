@@ -1,0 +1,70 @@
+"""Architecture rules: import direction between the layers, and a light `import snnc`."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# installed name -> source folder
+LAYERS = {"snnc.ir": ROOT / "ir", "snnc.passes": ROOT / "passes", "snnc.codegen": ROOT / "codegen"}
+# what each layer may import from snnc (besides itself)
+ALLOWED = {
+    "snnc.ir": {"snnc.errors", "snnc"},  # `snnc` only for __version__
+    "snnc.passes": {"snnc.errors", "snnc.ir", "snnc"},
+    "snnc.codegen": {"snnc.errors", "snnc.ir", "snnc.passes", "snnc"},
+}
+
+
+def snnc_imports(path: Path) -> set[str]:
+    mods = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            mods |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mods.add(node.module)
+    return {m for m in mods if m == "snnc" or m.startswith("snnc.")}
+
+
+def layer_of(module: str) -> str:
+    for name in sorted(ALLOWED, key=len, reverse=True):
+        if module == name or module.startswith(name + "."):
+            return name
+    return module if module in ("snnc", "snnc.errors") else ".".join(module.split(".")[:2])
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_import_direction(layer):
+    bad = []
+    for path in sorted(LAYERS[layer].rglob("*.py")):
+        for mod in snnc_imports(path):
+            target = layer_of(mod)
+            if target != layer and target not in ALLOWED[layer]:
+                bad.append(f"{path.relative_to(ROOT)} imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_bare_layer_imports():
+    """Code imports snnc.ir / snnc.passes / snnc.codegen, never the bare folder names."""
+    bad = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        if ".venv" in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            bad += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("ir", "passes", "codegen")]
+    assert not bad, "\n".join(bad)
+
+
+def test_import_snnc_and_help_are_light():
+    code = (
+        "import sys, snnc, snnc.cli; snnc.cli.build_parser();"
+        "heavy = [m for m in ('tensorflow', 'nengo', 'numba', 'nengo_dl', 'keras') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
