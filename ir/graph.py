@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import networkx as nx
@@ -23,12 +23,11 @@ from snnc.errors import IRError
 from snnc.ir.ops import Op, OpError, array_hash, is_neuron
 from snnc.ir.types import F32, TensorType
 
-
 #: ``ann.*`` kinds allowed in an SNN-stage graph: they only shape the readout.
 READOUT_KINDS = ("ann.linear", "ann.softmax")
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """Where a graph is in the pipeline (derived from its ops, never stored)."""
 
     ANN = "ann"
@@ -199,10 +198,13 @@ class Graph:
         except OpError as e:
             raise IRError(f"node '{name}' ({op.kind}): {e.message}", hint=e.hint) from None
 
-    def replace_op(self, name: str, op: Op, *, type: TensorType | None = None) -> None:  # noqa: A002
+    def replace_op(
+        self, name: str, op: Op, *, type: TensorType | None = None, retype_users: bool = False  # noqa: A002
+    ) -> None:
         """Swap the op of ``name`` (same inputs); its type is re-inferred unless given.
 
-        Users are not re-typed: call :meth:`retype` when a change of type propagates.
+        With ``retype_users`` every node downstream is re-typed too; otherwise call
+        :meth:`retype` when a change of type propagates.
         """
         if not op.num_inputs_ok(len(self.inputs_of(name))):
             raise IRError(f"node '{name}': {op.kind} cannot take {len(self.inputs_of(name))} inputs")
@@ -210,6 +212,8 @@ class Graph:
         data["op"] = op
         data["type"] = type if type is not None else self._infer(name, op, self.in_types(name))
         self.changes.append(Change("replace", name, op.kind))
+        if retype_users:
+            self.retype(nx.descendants(self.nx, name))
 
     def retype(self, names: Iterable[str] | None = None) -> None:
         """Re-infer the types of ``names`` (default: all) in topological order."""
@@ -262,11 +266,17 @@ class Graph:
         self.changes.append(Change("erase", name))
 
     def bypass(self, name: str) -> None:
-        """Erase a one-input node, wiring its users to its input (synapses merge: an edge
-        keeps the user's synapse, or takes the node's input synapse when it has none)."""
-        (src, _, in_syn), = self.in_edges(name)
+        """Erase a one-input node, wiring its users to its input. An edge keeps the user's
+        synapse or takes the node's input synapse; two filters in series cannot become one
+        edge, so that case raises."""
+        ((src, _, in_syn),) = self.in_edges(name)
         for dst, port in self.users(name):
             syn = self.synapse(name, dst, port)
+            if syn is not None and in_syn is not None:
+                raise IRError(
+                    f"cannot bypass '{name}': synapses on both sides ({in_syn} and {syn} on the "
+                    f"edge to '{dst}') would have to merge into one"
+                )
             self.nx.remove_edge(name, dst, key=port)
             self.nx.add_edge(src, dst, key=port, synapse=syn if syn is not None else in_syn)
         self.erase(name)

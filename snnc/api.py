@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from snnc.errors import ModelFileError
 from snnc.ir import Graph
 
@@ -32,7 +30,7 @@ def load(source, *, name: str | None = None) -> Graph:
                 from snnc.ir.serialize import load as load_snnc
 
                 return load_snnc(path)[0]
-            if head.lstrip().startswith(b"graph"):
+            if path.suffix == ".snnir" or head.lstrip().startswith((b"graph", b"//")):
                 from snnc.ir.parser import parse_file
 
                 return parse_file(path)
@@ -71,9 +69,10 @@ def save(graph: Graph, path, **manifest) -> Path:
     return _save(graph, path, manifest)
 
 
-def _as_array_list(x):
-    if x is None:
-        return None
-    if isinstance(x, (list, tuple)):
-        return [np.asarray(a, dtype=np.float32) for a in x]
-    return np.asarray(x, dtype=np.float32)
+def optimize(source, pipeline: str, *, calibration=None, target: str | None = None, **manager_options) -> Graph:
+    """Run a pass pipeline (e.g. ``"canonicalize,lower-activations{neuron=if}"``) on a copy
+    of the model's graph and return the result; see :func:`snnc.passes.run_pipeline`."""
+    from snnc.passes import PassContext, run_pipeline
+
+    ctx = PassContext.default(target=target, calibration=calibration)
+    return run_pipeline(load(source), pipeline, ctx, **manager_options)[0]

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from snnc.ir import Graph
-from snnc.ir import ops
+from snnc.ir import Graph, ops
 
 
 def rng(seed=0):

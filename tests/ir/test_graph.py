@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from ir_graphs import cnn, mlp
+
 from snnc.errors import IRError
 from snnc.ir import Graph, Stage, ops, verify
 
@@ -98,3 +98,18 @@ def test_remove_dead_and_change_log():
     assert g.remove_dead() == ["dangling"]
     actions = [c.action for c in g.changes]
     assert actions.count("add") == 6 and actions[-1] == "erase"
+
+
+def test_bypass_refuses_to_merge_two_synapses():
+    g = cnn()
+    g.insert_after("pool", "id", ops.Identity(), synapse=None)
+    g.set_edge("id", "flatten", 0, synapse=0.01)
+    g.set_edge("pool", "id", 0, synapse=0.02)
+    with pytest.raises(IRError, match="synapses on both sides"):
+        g.bypass("id")
+
+
+def test_replace_op_can_retype_users():
+    g = mlp()
+    g.replace_op("out", ops.Dense(weight=np.ones((5, 7))), retype_users=True)
+    assert g.type("output").shape == (7,)

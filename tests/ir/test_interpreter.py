@@ -5,8 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from ir_graphs import cnn, mlp
+
 from snnc.errors import InputShapeError
 from snnc.ir import Graph, ops
 from snnc.ir.interpreter import KERNELS, evaluate, missing_kernels

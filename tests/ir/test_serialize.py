@@ -2,8 +2,8 @@ import json
 import zipfile
 
 import pytest
-
 from ir_graphs import cnn, mlp
+
 from snnc.errors import ModelFileError
 from snnc.ir.serialize import load, save, to_dot, to_json
 

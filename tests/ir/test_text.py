@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from ir_graphs import cnn, mlp
+
 from snnc.errors import IRParseError
 from snnc.ir import Graph, ops, parse_graph, print_graph
 from snnc.ir.serialize import graph_weights
@@ -90,3 +90,38 @@ def test_full_weights_round_trip_bit_exactly():
     g = mlp(seed=3)
     g2 = parse_graph(print_graph(g, weights="full"))
     assert np.array_equal(g2.op("dense").weight, g.op("dense").weight)
+
+
+# ----------------------------------------------------------------------------- properties
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "passes"))
+from strategies import graphs  # noqa: E402
+
+
+@given(graphs(), st.sampled_from(["hash", "full"]), st.lists(st.floats(1e-4, 0.1), max_size=3))
+def test_random_graphs_round_trip(g, weights, taus):
+    # put some synapses on edges, so edge data round-trips too
+    edges = [(s, d, p) for d in g.topo_order() for s, p, _ in g.in_edges(d)]
+    for (src, dst, port), tau in zip(edges, taus, strict=False):
+        g.set_edge(src, dst, port, synapse=tau)
+    text = print_graph(g, weights=weights)
+    g2 = parse_graph(text, graph_weights(g))
+    assert print_graph(g2, weights=weights) == text
+    assert g2.structurally_equal(g)
+
+
+@given(graphs())
+def test_random_graphs_save_load(g):
+    import tempfile
+
+    from snnc.ir.serialize import load, save
+
+    with tempfile.TemporaryDirectory() as d:
+        g2, _ = load(save(g, Path(d) / "m.snnc"))
+    assert g2.structurally_equal(g)

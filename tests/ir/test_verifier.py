@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from ir_graphs import cnn, mlp
+
 from snnc.errors import IRVerifyError
 from snnc.ir import ops, verify
 from snnc.ir.types import TensorType

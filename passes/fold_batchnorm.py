@@ -1,0 +1,163 @@
+"""``fold-batchnorm``: fold inference-mode batch normalisation into a neighbouring linear op.
+
+For each ``nn.batch_norm`` (``y = x * scale + offset`` per channel, see
+:meth:`snnc.ir.ops.BatchNorm.scale_offset`), in this order of preference:
+
+1. *after* its producer, when the producer is a dense / conv / depthwise / transposed conv
+   (or affine) op whose sole user is the batch norm: the producer's output channels are
+   scaled and its bias shifted. A layout ``nn.transpose`` in between (channels-first
+   models) is looked through: the batch norm moves above it, on the permuted axis;
+2. *before* its consumer, when the batch norm's sole user is a dense / conv / depthwise op
+   (conv with zero padding only if the offset is 0; see :mod:`snnc.passes.folding`);
+3. otherwise it stays as an ``nn.affine`` op (same math, no statistics) and a note says why.
+
+Folding is exact in real arithmetic; the new weights are rounded to float32 once. The pass
+measures this drift: it evaluates the graph before and after on ``probe_batch`` samples of
+the calibration data (or of standard-normal inputs drawn from ``ctx.rng``) and reports the
+largest output change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from snnc.ir import Graph, Stage
+from snnc.ir.interpreter import evaluate
+from snnc.ir.ops import Affine
+from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
+from snnc.passes.folding import (
+    LINEAR_KINDS,
+    NotFoldable,
+    channel_affine,
+    fold_into_consumer,
+    fold_into_producer,
+    fuse_into,
+    single_input,
+    sole_user,
+)
+
+#: ops a batch norm folds into from behind (an affine merges: two channel maps are one)
+_PRODUCER_KINDS = ("nn.affine", *LINEAR_KINDS)
+
+
+@register_pass
+@dataclass(frozen=True)
+class FoldBatchNorm(Pass):
+    """Fold BatchNormalization into the neighbouring dense/conv op; keep the rest as affine."""
+
+    name: ClassVar[str] = "fold-batchnorm"
+    stage: ClassVar = frozenset({Stage.ANN, Stage.SNN})
+    measure_drift: bool = option(
+        True, "evaluate before and after to report the numeric drift of the folds"
+    )
+    probe_batch: int = option(
+        8,
+        "samples the drift is measured on: the first ones of the calibration data, else random",
+        check=lambda v: v > 0,
+        expect="an int > 0",
+    )
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        bns = graph.nodes_of("nn.batch_norm")
+        if not bns:
+            return PassResult(changed=False, stats={"batch_norms": 0})
+        before = graph.copy() if self.measure_drift else None
+        stats = {
+            "batch_norms": len(bns),
+            "folded_into_producer": 0,
+            "folded_into_consumer": 0,
+            "kept_as_affine": 0,
+        }
+        notes = []
+        for bn in bns:
+            how, target, why = _fold_one(graph, bn)
+            stats[how] += 1
+            if how == "kept_as_affine":
+                notes.append(f"%{bn} kept as nn.affine: {why}")
+            else:
+                ctx.logger.debug("fold-batchnorm: %s folded into %s", bn, target)
+        if before is not None:
+            drift, rel = _drift(before, graph, ctx, self.probe_batch)
+            stats["max_abs_drift"], stats["max_rel_drift"] = drift, rel
+            notes.append(f"max output drift of the folds: {drift:.3g} absolute, {rel:.3g} relative")
+        return PassResult(changed=True, stats=stats, notes=notes)
+
+
+def _fold_one(g: Graph, bn: str) -> tuple[str, str | None, str]:
+    """Fold batch norm ``bn``; returns (stats key, node folded into, reason if kept)."""
+    _hoist_above_transpose(g, bn)
+    rank = g.type(bn).rank
+    affine = channel_affine(g.op(bn), rank)
+    producer, syn = single_input(g, bn)
+    reasons = []
+    if g.op(producer).kind in _PRODUCER_KINDS and syn is None and sole_user(g, producer) == bn:
+        try:
+            fuse_into(g, producer, fold_into_producer(g.op(producer), *affine, rank), bn)
+            return "folded_into_producer", producer, ""
+        except NotFoldable as e:
+            reasons.append(f"not into %{producer} ({e})")
+    else:
+        reasons.append(f"not into %{producer} ({_why_not(g, producer, bn, syn)})")
+    consumer = sole_user(g, bn)
+    if consumer is not None and g.op(consumer).kind in LINEAR_KINDS:
+        try:
+            fuse_into(g, consumer, fold_into_consumer(g.op(consumer), *affine, rank), bn)
+            return "folded_into_consumer", consumer, ""
+        except NotFoldable as e:
+            reasons.append(f"not into %{consumer} ({e})")
+    elif consumer is not None:
+        reasons.append(f"not into %{consumer} ({g.op(consumer).kind} has no weights)")
+    else:
+        reasons.append(f"its output has {len(g.users(bn))} users")
+    scale, offset, _ = affine
+    g.replace_op(bn, Affine(scale=scale, offset=offset, axis=g.op(bn).axis))
+    return "kept_as_affine", None, "; ".join(reasons)
+
+
+def _hoist_above_transpose(g: Graph, bn: str) -> None:
+    """``bn(transpose(y))`` -> ``transpose(bn'(y))`` when ``y`` is a linear op: a channels-first
+    layer between layout transposes then folds too. ``bn'`` normalises axis ``perm[axis]``."""
+    t, syn = single_input(g, bn)
+    if g.op(t).kind != "nn.transpose" or syn is not None or sole_user(g, t) != bn:
+        return
+    y, y_syn = single_input(g, t)
+    if g.op(y).kind not in _PRODUCER_KINDS or y_syn is not None or sole_user(g, y) != t:
+        return
+    op = g.op(bn)
+    axis = g.op(t).perm[op.axis % g.type(bn).rank]
+    g.replace_all_uses(bn, t)  # bn's users read the transpose ...
+    g.set_inputs(bn, [y])  # ... which reads bn, which reads y
+    g.set_inputs(t, [bn])
+    g.replace_op(bn, op.replace(axis=axis))
+    g.retype([t])
+
+
+def _why_not(g: Graph, producer: str, bn: str, syn) -> str:
+    if g.op(producer).kind not in _PRODUCER_KINDS:
+        return f"{g.op(producer).kind} has no weights"
+    if syn is not None:
+        return "a synapse sits between them"
+    return "it has other users"
+
+
+def _probe_inputs(g: Graph, ctx: PassContext, batch: int) -> list[np.ndarray]:
+    """Up to ``batch`` samples of the calibration data, or a standard-normal batch per input
+    drawn from ``ctx.rng``; one array per graph input."""
+    if ctx.calibration is None:
+        return [ctx.rng.standard_normal((batch, *g.type(n).shape)) for n in g.inputs]
+    cal = ctx.calibration
+    return [np.asarray(a)[:batch] for a in (cal if isinstance(cal, (list, tuple)) else [cal])]
+
+
+def _drift(before: Graph, after: Graph, ctx: PassContext, batch: int) -> tuple[float, float]:
+    """Largest absolute and relative output difference between two graphs."""
+    x = _probe_inputs(before, ctx, batch)
+    ya, yb = evaluate(before, x), evaluate(after, x)
+    ya = ya if isinstance(ya, list) else [ya]
+    yb = yb if isinstance(yb, list) else [yb]
+    diff = max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in zip(ya, yb, strict=True))
+    scale = max(float(np.max(np.abs(a), initial=0.0)) for a in ya)
+    return diff, diff / scale if scale > 0 else 0.0

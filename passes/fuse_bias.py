@@ -1,0 +1,57 @@
+"""``fuse-bias``: move the bias of a dense / conv / depthwise op into the neurons it feeds.
+
+A neuron computes ``J = gain * x + bias``; with ``x = W x' + b`` from the producer,
+``J = gain * W x' + (gain * b + bias)``. So when *every* user of the producer is a neuron
+op (one neuron, or the two or three of a lowered clipped / leaky ReLU), each neuron takes
+``gain * b + bias`` as its bias (per channel ``[C]``, or full shape when its gain or bias
+already was) and the producer loses its bias. Exact in rate mode, and codegen then emits
+biases as neuron biases (nengo ``Ensemble.bias``) instead of constant relay nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from snnc.ir import Graph, Stage
+from snnc.ir.ops import is_neuron
+from snnc.passes.base import Pass, PassContext, PassResult, register_pass
+from snnc.passes.folding import LINEAR_KINDS
+
+
+@register_pass
+@dataclass(frozen=True)
+class FuseBias(Pass):
+    """Move dense/conv biases into the following neurons' bias (exact in rate mode)."""
+
+    name: ClassVar[str] = "fuse-bias"
+    stage: ClassVar = frozenset({Stage.ANN, Stage.SNN})  # a no-op until neurons exist
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        fused, kept = [], []
+        for n in graph.topo_order():
+            op = graph.op(n)
+            if op.kind not in LINEAR_KINDS or op.bias is None:
+                continue
+            users = graph.users(n)
+            if not users or not all(is_neuron(graph.op(d)) for d, _ in users):
+                if any(is_neuron(graph.op(d)) for d, _ in users):
+                    kept.append(n)
+                continue
+            b = np.asarray(op.bias, np.float64)
+            for neuron in sorted({d for d, _ in users}):
+                nop = graph.op(neuron)
+                bias = np.asarray(nop.gain, np.float64) * b + np.asarray(nop.bias, np.float64)
+                graph.replace_op(neuron, nop.replace(bias=bias))
+            graph.replace_op(n, op.replace(bias=None))
+            fused.append(n)
+        notes = [f"moved the bias of {len(fused)} node(s) into their neurons"] if fused else []
+        if kept:
+            notes.append(
+                f"kept the bias of {', '.join('%' + n for n in kept)}: they also feed non-neuron ops"
+            )
+        return PassResult(
+            changed=bool(fused), stats={"fused": len(fused), "kept": len(kept)}, notes=notes
+        )

@@ -1,0 +1,147 @@
+"""``snnc opt MODEL -p PIPELINE``: run passes on a model and print or save the result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "opt",
+        help="run a pass pipeline on a model and print or save the IR",
+        description="Load a model (.keras, .h5, model.snnc or .snnir), run a pass pipeline on "
+        "it and print the resulting IR (or write it with -o). `snnc passes` lists the passes.",
+        epilog='example: snnc opt model.keras -p "canonicalize,fold-batchnorm,'
+        'lower-activations{neuron={conv*:lif,dense:if}}" --print-ir-diff',
+    )
+    p.add_argument("model", help="a .keras / .h5 Keras file, a model.snnc or a .snnir file")
+    p.add_argument(
+        "-p",
+        "--pipeline",
+        metavar="PIPELINE",
+        help='passes to run, e.g. "canonicalize,lower-activations{neuron=if}" '
+        "(default: the default pipeline of --target, or of nengo)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the result to FILE: .snnc writes a model.snnc, anything else .snnir text",
+    )
+    p.add_argument(
+        "--weights",
+        choices=("hash", "stats", "full"),
+        help="how to print parameters (default: hash on stdout, full in files)",
+    )
+    p.add_argument(
+        "--dump-ir-after",
+        metavar="all|PASS",
+        help="dump the IR after every pass (all) or after the passes named PASS",
+    )
+    p.add_argument(
+        "--dump-dir",
+        metavar="DIR",
+        help="write dumps as DIR/00_input.snnir, DIR/01_<pass>.snnir, ... (default: stderr)",
+    )
+    p.add_argument(
+        "--print-ir-diff",
+        action="store_true",
+        help="print a unified diff of the IR for every pass (stderr)",
+    )
+    p.add_argument(
+        "--print-changed-only",
+        action="store_true",
+        help="dumps and diffs skip passes that changed nothing",
+    )
+    p.add_argument(
+        "--time-passes", action="store_true", help="print a timing table of the passes (stderr)"
+    )
+    p.add_argument(
+        "--no-verify", action="store_true", help="do not verify the graph after every pass"
+    )
+    p.add_argument(
+        "--load-pass",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="import a Python file defining custom passes (repeatable)",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="calibration inputs for data-driven passes: .npy, or .npz with one array per model input",
+    )
+    p.add_argument(
+        "--target", help="target name passed to the passes (and choosing the default pipeline)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the passes' notes")
+    return p
+
+
+def run(args) -> int:
+    from snnc.api import load
+    from snnc.passes import PassContext, PassManager, default_pipeline, load_pass_file
+
+    for path in args.load_pass:
+        load_pass_file(path)
+    pipeline = (
+        args.pipeline if args.pipeline is not None else default_pipeline(args.target or "nengo")
+    )
+    manager = PassManager(
+        pipeline,
+        verify=not args.no_verify,
+        dump_dir=args.dump_dir,
+        dump_after=args.dump_ir_after,
+        print_diff=args.print_ir_diff,
+        time_passes=args.time_passes,
+        print_changed_only=args.print_changed_only,
+        stream=sys.stderr,
+    )
+    graph = load(args.model)
+    ctx = PassContext.default(
+        seed=args.seed, target=args.target, calibration=_load_calibration(args.calibration)
+    )
+    result, report = manager.run(graph, ctx)
+    if not args.quiet:
+        for note in report.notes:
+            print(f"snnc opt: note: {note}", file=sys.stderr)
+    _write(result, args, report.pipeline)
+    return 0
+
+
+def _load_calibration(path: str | None):
+    if path is None:
+        return None
+    import numpy as np
+
+    from snnc.errors import ModelFileError
+
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise ModelFileError(
+            f"{path}: cannot read calibration data ({e})",
+            hint="give a .npy array or a .npz with one array per input",
+        ) from None
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        arrays = [data[k] for k in data.files]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _write(graph, args, pipeline: str) -> None:
+    from snnc.commands.dump import write_text
+    from snnc.ir.printer import print_graph
+
+    if args.output and args.output.endswith(".snnc"):
+        from snnc.api import save
+
+        save(graph, args.output, pipeline=pipeline, target=args.target)
+        return
+    weights = args.weights or ("full" if args.output else "hash")
+    write_text(print_graph(graph, weights=weights), args.output)
