@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check snnc ir passes codegen tests examples benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_sim.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -10,7 +10,6 @@ with unit DC gain, so in rate mode they are the identity.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -144,13 +143,15 @@ def conv_nd(x, w, strides, dilation, pads, groups=1):
     cg, cout = w.shape[-2:]
     win = win.reshape((b, *out, groups, cg) + w.shape[:n])
     wg = w.reshape(w.shape[:n] + (cg, groups, cout // groups))
-    letters = iter(string.ascii_letters)
-    bs, gs, cs, os_ = next(letters), next(letters), next(letters), next(letters)
-    outs = "".join(next(letters) for _ in range(n))
-    ks = "".join(next(letters) for _ in range(n))
-    spec = f"{bs}{outs}{gs}{cs}{ks},{ks}{cs}{gs}{os_}->{bs}{outs}{gs}{os_}"
-    y = np.einsum(spec, win, wg, optimize=True)
-    y = y.reshape((b, *out, cout))
+    # tensordot (BLAS) per group: contract (in-channel, *kernel) of the window with the weight
+    ax_c = n + 1  # the in-channel axis once the group axis is indexed away
+    win_axes = [ax_c, *range(ax_c + 1, ax_c + 1 + n)]
+    w_axes = [n, *range(n)]
+    parts = [
+        np.tensordot(np.take(win, gi, axis=n + 1), wg[..., gi, :], axes=(win_axes, w_axes))
+        for gi in range(groups)
+    ]
+    y = np.concatenate(parts, axis=-1)
     return y.reshape(lead + y.shape[1:])
 
 

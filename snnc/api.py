@@ -76,3 +76,13 @@ def optimize(source, pipeline: str, *, calibration=None, target: str | None = No
 
     ctx = PassContext.default(target=target, calibration=calibration)
     return run_pipeline(load(source), pipeline, ctx, **manager_options)[0]
+
+
+def simulate(graph, x, steps: int = 50, **kwargs):
+    """Simulate a lowered (SNN-stage) graph over ``steps`` time steps with snnc's own numba
+    kernels, no nengo needed; returns ``(batch, steps, *output_shape)``. Spikes match
+    ``nengo.Simulator`` on the network ``snnc compile --target nengo`` emits. See
+    :func:`snnc.sim.simulate`."""
+    from snnc.sim import simulate as _simulate
+
+    return _simulate(load(graph), x, steps, **kwargs)
