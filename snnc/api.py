@@ -78,6 +78,49 @@ def optimize(source, pipeline: str, *, calibration=None, target: str | None = No
     return run_pipeline(load(source), pipeline, ctx, **manager_options)[0]
 
 
+def compile(  # noqa: A001 - the public API's word
+    source,
+    target: str = "nengo",
+    calibration=None,
+    *,
+    pipeline: str | None = None,
+    neuron=None,
+    synapse: float | None = None,
+    seed: int = 0,
+):
+    """Compile a model for a backend: load it, run the target's pass pipeline, emit a nengo
+    network. Returns a :class:`snnc.codegen.Compiled` (``.graph``, ``.network``,
+    ``.run(x, steps)``, ``.save(out)``).
+
+    Args:
+        source: anything :func:`load` takes.
+        target: ``nengo``, ``nengo-dl`` or ``loihi`` (``snnc targets`` lists them).
+        calibration: representative inputs for data-driven passes (rate normalisation).
+        pipeline: a pass pipeline replacing the target's default ("" runs none).
+        neuron: neuron choice for ``lower-activations`` (``"if"``, ``"lif"``, a dict of
+            name / glob / activation kind -> neuron).
+        synapse: lowpass time constant (s) on edges leaving spiking neurons.
+        seed: seed of the passes' random generator.
+    """
+    from snnc.codegen import compile_graph
+
+    sha = None
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        import hashlib
+
+        sha = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    return compile_graph(
+        load(source),
+        target,
+        pipeline,
+        calibration=calibration,
+        neuron=neuron,
+        synapse=synapse,
+        seed=seed,
+        source_sha256=sha,
+    )
+
+
 def simulate(graph, x, steps: int = 50, **kwargs):
     """Simulate a lowered (SNN-stage) graph over ``steps`` time steps with snnc's own numba
     kernels, no nengo needed; returns ``(batch, steps, *output_shape)``. Spikes match

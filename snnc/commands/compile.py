@@ -36,7 +36,7 @@ def run(args) -> int:
     from snnc.api import load
     from snnc.codegen import compile_graph, get_target
     from snnc.codegen.compiled import check_out_dir
-    from snnc.commands.opt import _load_calibration
+    from snnc.commands.common import load_arrays
 
     # cheap checks first: an unknown target or a taken output folder fail before any work
     target = get_target(args.target)
@@ -48,7 +48,7 @@ def run(args) -> int:
         graph,
         target,
         args.pipeline,
-        calibration=_load_calibration(args.calibration),
+        calibration=load_arrays(args.calibration),
         neuron=args.neuron,
         synapse=args.synapse,
         seed=args.seed,

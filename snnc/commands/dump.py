@@ -35,15 +35,7 @@ def run(args) -> int:
         text = json.dumps(to_json(g, args.weights), indent=2) + "\n"
     else:
         text = to_dot(g)
+    from snnc.commands.common import write_text
+
     write_text(text, args.output)
     return 0
-
-
-def write_text(text: str, output: str | None) -> None:
-    """Print ``text``, or write it atomically to ``output``."""
-    if output:
-        from snnc.ir.serialize import atomic_write_bytes
-
-        atomic_write_bytes(output, text.encode("utf-8"))
-    else:
-        print(text, end="")

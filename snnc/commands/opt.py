@@ -84,6 +84,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from snnc.api import load
+    from snnc.commands.common import load_arrays
     from snnc.passes import PassContext, PassManager, default_pipeline, load_pass_file
 
     for path in args.load_pass:
@@ -103,7 +104,7 @@ def run(args) -> int:
     )
     graph = load(args.model)
     ctx = PassContext.default(
-        seed=args.seed, target=args.target, calibration=_load_calibration(args.calibration)
+        seed=args.seed, target=args.target, calibration=load_arrays(args.calibration)
     )
     result, report = manager.run(graph, ctx)
     if not args.quiet:
@@ -113,29 +114,8 @@ def run(args) -> int:
     return 0
 
 
-def _load_calibration(path: str | None):
-    if path is None:
-        return None
-    import numpy as np
-
-    from snnc.errors import ModelFileError
-
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as e:
-        raise ModelFileError(
-            f"{path}: cannot read calibration data ({e})",
-            hint="give a .npy array or a .npz with one array per input",
-        ) from None
-    if isinstance(data, np.ndarray):
-        return data
-    with data:
-        arrays = [data[k] for k in data.files]
-    return arrays[0] if len(arrays) == 1 else arrays
-
-
 def _write(graph, args, pipeline: str) -> None:
-    from snnc.commands.dump import write_text
+    from snnc.commands.common import write_text
     from snnc.ir.printer import print_graph
 
     if args.output and args.output.endswith(".snnc"):

@@ -28,7 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", required=True, metavar="FILE", help="inputs, batch-first: .npy, or .npz with one array per model input (in input order)")
     p.add_argument("-n", "--steps", type=int, default=50, help="simulation steps per sample (default: 50)")
     p.add_argument("-b", "--batch", type=int, help="minibatch size of batched targets (nengo-dl; default: up to 32)")
-    p.add_argument("--labels", metavar="FILE", help="integer class labels (.npy): print the accuracy")
+    p.add_argument("--labels", metavar="FILE", help="integer class labels (.npy): print the accuracy of the first output's readout")
     p.add_argument("-o", "--output", metavar="FILE", help="save outputs: .npy (one output) or .npz (one array per output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
@@ -42,7 +42,7 @@ def readout(y: np.ndarray) -> np.ndarray:
 
 def run(args) -> int:
     from snnc.codegen import Compiled
-    from snnc.commands.opt import _load_calibration
+    from snnc.commands.common import load_arrays
     from snnc.errors import SnncError
 
     if args.steps < 1:
@@ -50,7 +50,7 @@ def run(args) -> int:
     if args.batch is not None and args.batch < 1:
         raise SnncError(f"--batch must be >= 1 (got {args.batch})")
     compiled = Compiled.load(args.out)
-    x = _load_calibration(args.input)
+    x = load_arrays(args.input, "input data")
     labels = _load_labels(args.labels) if args.labels else None
     n = len(x[0] if isinstance(x, list) else x)
     if labels is not None and len(labels) != n:

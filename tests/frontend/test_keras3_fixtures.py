@@ -11,10 +11,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from snnc.ir.interpreter import evaluate
-from snnc.ir.verifier import verify
 
 import snnc.frontend
+from snnc.ir.interpreter import evaluate
+from snnc.ir.verifier import verify
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keras3"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.keras"))

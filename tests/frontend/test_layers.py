@@ -18,10 +18,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import zoo  # noqa: E402
-from snnc.ir.verifier import verify  # noqa: E402
 from test_zoo_convert import assert_outputs_match  # noqa: E402
 
 import snnc.frontend  # noqa: E402
+from snnc.ir.verifier import verify  # noqa: E402
 
 L = tf.keras.layers
 CASES: dict[str, Callable[[], tf.keras.Model]] = {}

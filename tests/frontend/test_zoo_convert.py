@@ -17,11 +17,11 @@ import functools  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import zoo  # noqa: E402
-from snnc.ir.interpreter import evaluate  # noqa: E402
-from snnc.ir.verifier import verify  # noqa: E402
 
 import snnc.frontend  # noqa: E402
 from snnc.errors import UnsupportedModelError  # noqa: E402
+from snnc.ir.interpreter import evaluate  # noqa: E402
+from snnc.ir.verifier import verify  # noqa: E402
 
 VIAS = ("memory", "keras", "h5")
 

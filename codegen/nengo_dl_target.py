@@ -1,0 +1,120 @@
+"""The ``nengo-dl`` target: nengo-dl's TensorFlow simulator with minibatches.
+
+A whole minibatch runs at once (``minibatch_size``); every call starts from the initial
+state (``stateful=False``), so samples never share state, as with the reference target.
+The last minibatch is padded with zeros and the padding dropped from the results.
+The generated network is the one of the ``nengo`` target except for the host-side ops,
+which run in TensorFlow (``nengo_dl.TensorNode``) instead of numpy Nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+
+from snnc.codegen import tf_functions
+from snnc.codegen.emit import HOST_OPS, EmitContext, emitter
+from snnc.codegen.target import Target, progress_bar, register_target
+from snnc.errors import SnncError
+
+logger = logging.getLogger(__name__)
+
+
+class MinibatchSession:
+    """Runs a compiled network with ``nengo_dl.Simulator(minibatch_size=batch)``.
+
+    ``dtype`` is nengo-dl's float type: ``"float32"`` (its default, fast) or ``"float64"``
+    (the reference simulator's precision: then the two produce identical spikes; in float32
+    a membrane voltage that rounds across the threshold can move a spike by one step).
+    """
+
+    def __init__(self, compiled, batch: int, dtype: str = "float32"):
+        if dtype not in ("float32", "float64"):
+            raise SnncError(f"nengo-dl dtype {dtype!r} is not supported (expected float32 or float64)")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No GPU support detected")
+            import nengo_dl
+
+            network, inputs, probes = compiled.build()
+            with network:
+                # inference only: no gradients, no state kept between calls
+                nengo_dl.configure_settings(stateful=False, inference_only=True, dtype=dtype)
+            self.sim = nengo_dl.Simulator(
+                network, dt=compiled.graph.dt, minibatch_size=batch, progress_bar=False
+            )
+        self.batch = batch
+        self.dtype = np.dtype(dtype)
+        self.nodes = list(inputs.values())
+        self.probes = list(probes.values())
+
+    def run(self, xs: list[np.ndarray], steps: int, progress: bool | None = None) -> list[np.ndarray]:
+        """Run all samples, ``batch`` at a time; same contract as ``ReferenceSession.run``."""
+        n, b = xs[0].shape[0], self.batch
+        outs = [np.empty((n, steps, p.size_in)) for p in self.probes]
+        starts = range(0, n, b)
+        for start in progress_bar(starts, total=len(starts), enabled=progress, unit="batch"):
+            stop = min(start + b, n)
+            data = {}
+            for node, x in zip(self.nodes, xs, strict=True):
+                chunk = np.zeros((b, steps, x.shape[1]), dtype=self.dtype)
+                chunk[: stop - start] = x[start:stop, None, :]  # constant over the steps
+                data[node] = chunk
+            result = self.sim.predict_on_batch(data, n_steps=steps)
+            for out, probe in zip(outs, self.probes, strict=True):
+                out[start:stop] = result[probe][: stop - start]
+        return outs
+
+    def close(self) -> None:
+        self.sim.close()
+
+
+# =============================================================================== emitters
+
+#: nengo-dl's overrides of the shared emitters
+EMITTERS: dict = {}
+
+#: host-side op kind -> TensorFlow function (same static arguments as the numpy one)
+TF_OPS = {
+    "nn.max_pool": tf_functions.tf_max_pool,
+    "nn.global_max_pool": tf_functions.tf_global_max_pool,
+    "ann.softmax": tf_functions.tf_softmax,
+}
+
+
+@emitter(*TF_OPS, registry=EMITTERS)
+def emit_tensor_node(ctx: EmitContext, node, op, ins):
+    """A ``nengo_dl.TensorNode``: the op runs inside the TensorFlow graph on the whole
+    minibatch, where a plain ``nengo.Node`` would call numpy once per sample and step."""
+    (value,) = ins
+    _, args_of = HOST_OPS[op.kind]
+    out_size = ctx.graph.type(node).size
+    args = "".join(f", {a!r}" for a in args_of(op, value.shape))
+    ctx.require("nengo_dl")
+    name = ctx.var(node)
+    ctx.emit(
+        f"{name} = nengo_dl.TensorNode(lambda x: {ctx.helper(TF_OPS[op.kind])}(x{args}), "
+        f'shape_in=({value.size},), shape_out=({out_size},), pass_time=False, label="{node}")'
+    )
+    ctx.connect_value(value, name)
+    ctx.note("nengo_dl.TensorNode")
+    return ctx.object_value(name, ctx.graph.type(node).shape)
+
+
+def _session(compiled, batch: int | None, **options) -> MinibatchSession:
+    return MinibatchSession(compiled, batch, **options)
+
+
+NENGO_DL = register_target(
+    Target(
+        name="nengo-dl",
+        description="nengo-dl (TensorFlow, CPU/GPU); whole minibatches at once",
+        backend="nengo_dl",
+        session=_session,
+        emitters=EMITTERS,
+        # large enough to amortise TF's per-call overhead, small enough that the
+        # (batch, steps, size) probe data stays modest
+        default_batch=32,
+    )
+)
