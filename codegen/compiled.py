@@ -314,8 +314,13 @@ def compile_graph(
     if source_sha256:
         manifest["source_sha256"] = source_sha256
     report = node_table(graph, ctx.records, t, text, pass_report)
+    compiled = Compiled(graph, t, source, weights, manifest, report)
+    if t.validate is not None:
+        # resource limits are checked now, not when a simulator is first built
+        lines = t.validate(compiled)
+        compiled.report += "".join(f"{line}\n" for line in lines)
     logger.info("compiled @%s for %s: %d neurons", graph.name, t.name, manifest["neurons"])
-    return Compiled(graph, t, source, weights, manifest, report)
+    return compiled
 
 
 def _umask() -> int:

@@ -469,6 +469,8 @@ def generate(graph: Graph, target: Target) -> tuple[str, dict[str, np.ndarray], 
     """
     check(graph, target)
     ctx = EmitContext(graph, target)
+    if target.postlude is not None:
+        ctx.helper(target.postlude)
     values: dict[str, Value] = {}
     for n in graph.topo_order():
         ctx.node = n
@@ -535,13 +537,14 @@ def load_weights(path=None):
     body = "\n".join(("        " + line).rstrip() for line in ctx.lines)
     ins = ", ".join(f"{n!r}: {v}" for n, v in ctx.inputs.items())
     outs = ", ".join(f"{n!r}: {v}" for n, v in ctx.probes.items())
+    post = f"\n    {ctx.target.postlude.__name__}(net)" if ctx.target.postlude is not None else ""
     build = f'''
 
 def build(w=None):
     """Build the network; returns ``(network, {{input name: Node}}, {{output name: Probe}})``."""
     if w is None:
         w = load_weights()
-    with nengo.Network(label={g.name!r}, seed=0) as net:{body}
+    with nengo.Network(label={g.name!r}, seed=0) as net:{body}{post}
     return net, {{{ins}}}, {{{outs}}}
 '''
     return head + helpers + build

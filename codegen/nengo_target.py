@@ -46,8 +46,9 @@ class ReferenceSession:
             node.output = feed  # the network is fresh from build(): ours to change
             self.feeds.append(feed)
         self.probes = list(probes.values())
-        make = simulator or (lambda net, dt: nengo.Simulator(net, dt=dt, progress_bar=False))
-        self.sim = make(network, compiled.graph.dt)
+        self._make = simulator or (lambda net, dt: nengo.Simulator(net, dt=dt, progress_bar=False))
+        self._network, self._dt = network, compiled.graph.dt
+        self.sim = self._make(network, self._dt)
 
     def run(self, xs: list[np.ndarray], steps: int, progress: bool | None = None) -> list[np.ndarray]:
         """Run every sample for ``steps`` steps from a reset state.
@@ -62,11 +63,15 @@ class ReferenceSession:
         for i in progress_bar(range(n), total=n, enabled=progress, unit="sample"):
             for feed, x in zip(self.feeds, xs, strict=True):
                 feed.value = x[i]
-            self.sim.reset()
-            self.sim.run_steps(steps, progress_bar=False)
+            self.reset()
+            self.sim.run_steps(steps)  # the simulators are built with progress_bar=False
             for out, probe in zip(outs, self.probes, strict=True):
                 out[i] = self.sim.data[probe]
         return outs
+
+    def reset(self) -> None:
+        """Back to the initial state before each sample."""
+        self.sim.reset()
 
     def close(self) -> None:
         self.sim.close()

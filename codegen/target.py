@@ -18,10 +18,10 @@ Targets are declared in their own modules (``nengo_target``, ``nengo_dl_target``
 registry imports those modules lazily, and a target module imports its backend (nengo,
 TensorFlow) only inside ``session``, so listing targets stays cheap.
 
-A loihi target fills the same shape: ``refuses`` the host-side ops (``nn.max_pool``,
-``ann.softmax``, ...), ``limits`` such as ``max_neurons_per_ensemble``, neuron
-``emitters`` that set Loihi-specific parameters, and a ``session`` built on
-``nengo_loihi.Simulator`` that runs one sample at a time like the reference target.
+The ``loihi`` target fills the same shape: it ``refuses`` the host-side ops (``nn.max_pool``,
+hidden ``ann.*``) and rate neurons, places ensembles with a ``postlude`` in network.py,
+checks core resources at compile time with ``validate``, and its ``session`` runs
+``nengo_loihi.Simulator`` one sample at a time like the reference target.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 _TARGET_MODULES = {
     "nengo": "snnc.codegen.nengo_target",
     "nengo-dl": "snnc.codegen.nengo_dl_target",
+    "loihi": "snnc.codegen.loihi_target",
 }
 _TARGETS: dict[str, Target] = {}
 
@@ -78,6 +79,12 @@ class Target:
     limits: Limits = Limits()
     refuses: Mapping[str, str] = field(default_factory=dict)  # op kind -> hint
     default_batch: int | None = None  # minibatch size of a batched target; None: sample by sample
+    #: ``fn(net)`` copied into network.py and called at the end of ``build()`` (placement,
+    #: backend config); must import what it needs itself
+    postlude: Callable | None = None
+    #: ``fn(compiled) -> list[str]`` run at compile time on the built network: raises
+    #: CodegenError on resource problems (all at once), returns lines for the report
+    validate: Callable | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "emitters", MappingProxyType(dict(self.emitters)))

@@ -91,7 +91,7 @@ def test_targets_lists_both():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["compile", MODEL, "--target", "spinnaker"], "unknown target 'spinnaker' (expected one of: nengo, nengo-dl)"),
+        (["compile", MODEL, "--target", "spinnaker"], "unknown target 'spinnaker' (expected one of: loihi, nengo, nengo-dl)"),
         (["compile", MODEL, "-p", "canonicalize"], "%conv1.act (ann.relu)"),  # model/pipeline mismatch
         (["compile", MODEL, "-p", "canonicalize", "--neuron", "if"], "need a lower-activations pass"),
         (["compile", MODEL, "--neuron", "resonate-and-fire"], "unknown neuron"),
