@@ -28,16 +28,6 @@ import numpy as np
 from snnc.ir import Graph
 from snnc.passes import Pass, PassContext, PassResult, option, register_pass
 
-#: ops whose ``weight`` the pass prunes
-PRUNABLE = (
-    "nn.dense",
-    "nn.conv1d",
-    "nn.conv2d",
-    "nn.conv3d",
-    "nn.depthwise_conv2d",
-    "nn.conv2d_transpose",
-)
-
 
 @register_pass
 @dataclass(frozen=True)
@@ -54,7 +44,7 @@ class PruneWeights(Pass):
         pruned = total = 0
         for n in graph.topo_order():
             op = graph.op(n)
-            if op.kind not in PRUNABLE:
+            if op.param_arrays().get("weight") is None:  # dense, conv, ... all name it weight
                 continue
             small = (np.abs(op.weight) < self.threshold) & (op.weight != 0)
             total += op.weight.size

@@ -231,8 +231,7 @@ def _split_spatial(t: TensorType, n_spatial: int, what: str):
     """Split a shape into (leading dims, spatial dims, channels)."""
     if t.rank < n_spatial + 1:
         raise OpError(
-            f"{what} needs an input of rank >= {n_spatial + 1} (spatial dims + channels), "
-            f"got {t}"
+            f"{what} needs an input of rank >= {n_spatial + 1} (spatial dims + channels), got {t}"
         )
     s = t.shape
     return s[: t.rank - n_spatial - 1], s[t.rank - n_spatial - 1 : -1], s[-1]
@@ -286,7 +285,9 @@ class Dense(Op):
             raise OpError("weight must be a 2-D [in, out] matrix")
         n_in, n_out = self.weight.shape
         if t.rank < 1 or t.shape[-1] != n_in:
-            raise OpError(f"input {t} does not match weight [{n_in},{n_out}] (expected last dim {n_in})")
+            raise OpError(
+                f"input {t} does not match weight [{n_in},{n_out}] (expected last dim {n_in})"
+            )
         _check_param(self, "bias", (n_out,))
         return TensorType(t.shape[:-1] + (n_out,), F32)
 
@@ -329,9 +330,7 @@ class Conv2D(_ConvBase):
         if self.groups < 1 or cin % self.groups or cout % self.groups:
             raise OpError(f"groups={self.groups} must divide in ({cin}) and out ({cout}) channels")
         if w_in * self.groups != cin:
-            raise OpError(
-                f"weight expects {w_in * self.groups} input channels, input has {cin}"
-            )
+            raise OpError(f"weight expects {w_in * self.groups} input channels, input has {cin}")
         _check_param(self, "bias", (cout,))
         out = window_out_sizes(spatial, kernel, strides, dilation, self.padding)
         return TensorType(lead + out + (cout,), F32)
@@ -629,7 +628,9 @@ class Pad(Op):
         t = _one(in_types)
         if len(self.pads) != t.rank or any(min(p) < 0 for p in self.pads):
             raise OpError(f"pads {self.pads} need {t.rank} non-negative pairs for {t}")
-        return TensorType(tuple(d + a + b for d, (a, b) in zip(t.shape, self.pads, strict=True)), F32)
+        return TensorType(
+            tuple(d + a + b for d, (a, b) in zip(t.shape, self.pads, strict=True)), F32
+        )
 
 
 @register_op
@@ -661,7 +662,9 @@ class Upsample(Op):
         if self.method != "nearest":
             raise OpError(f'method "{self.method}" is not supported (expected "nearest")')
         lead, spatial, c = _split_spatial(_one(in_types), len(self.scale), self.kind)
-        return TensorType(lead + tuple(s * k for s, k in zip(spatial, self.scale, strict=True)) + (c,), F32)
+        return TensorType(
+            lead + tuple(s * k for s, k in zip(spatial, self.scale, strict=True)) + (c,), F32
+        )
 
 
 @register_op
@@ -765,11 +768,15 @@ Exponential = _simple_activation("exponential", "exp(x).")
 # =============================================================================== SNN neurons
 
 
+@dataclass(frozen=True, eq=False)
 class _Neuron(Op):
     """Shared fields of neuron ops: ``J = gain * x + bias``; output scaled by ``amplitude``."""
 
     params: ClassVar[tuple[str, ...]] = ("gain", "bias")
     spiking: ClassVar[bool] = True
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
 
     def infer_type(self, in_types):
         t = _one(in_types)
@@ -784,7 +791,13 @@ class _Neuron(Op):
         pass
 
 
-class _LIFMixin:
+@dataclass(frozen=True, eq=False)
+class _LIFNeuron(_Neuron):
+    """Shared fields of the LIF family: membrane and refractory time constants (s)."""
+
+    tau_rc: float = 0.02
+    tau_ref: float = 0.002
+
     def _check_neuron(self):
         if self.tau_rc <= 0 or self.tau_ref < 0:
             raise OpError(f"tau_rc {self.tau_rc} must be > 0 and tau_ref {self.tau_ref} >= 0")
@@ -796,9 +809,6 @@ class RateReLU(_Neuron):
 
     kind: ClassVar[str] = "snn.rate_relu"
     spiking: ClassVar[bool] = False
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
 
 
 @register_op
@@ -810,35 +820,22 @@ class IF(_Neuron):
     """
 
     kind: ClassVar[str] = "snn.if"
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
 
 
 @register_op
-class LIF(_LIFMixin, _Neuron):
+class LIF(_LIFNeuron):
     """Leaky integrate-and-fire (nengo ``LIF``)."""
 
     kind: ClassVar[str] = "snn.lif"
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
-    tau_rc: float = 0.02
-    tau_ref: float = 0.002
     min_voltage: float = 0.0
 
 
 @register_op
-class LIFRate(_LIFMixin, _Neuron):
+class LIFRate(_LIFNeuron):
     """Rate version of LIF (nengo ``LIFRate``)."""
 
     kind: ClassVar[str] = "snn.lif_rate"
     spiking: ClassVar[bool] = False
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
-    tau_rc: float = 0.02
-    tau_ref: float = 0.002
 
 
 @register_op
@@ -846,21 +843,13 @@ class LoihiIF(_Neuron):
     """Loihi's spiking rectified linear (nengo-loihi ``LoihiSpikingRectifiedLinear``)."""
 
     kind: ClassVar[str] = "snn.loihi_if"
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
 
 
 @register_op
-class LoihiLIF(_LIFMixin, _Neuron):
+class LoihiLIF(_LIFNeuron):
     """Loihi's LIF (nengo-loihi ``LoihiLIF``: discretised refractory period and voltage)."""
 
     kind: ClassVar[str] = "snn.loihi_lif"
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
-    tau_rc: float = 0.02
-    tau_ref: float = 0.002
 
 
 NEURON_KINDS = tuple(k for k, c in OPS.items() if issubclass(c, _Neuron))
@@ -875,5 +864,3 @@ def is_neuron(op: Op) -> bool:
 def is_spiking(op: Op) -> bool:
     """True for neuron ops that emit spikes."""
     return isinstance(op, _Neuron) and op.spiking
-
-

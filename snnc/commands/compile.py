@@ -20,7 +20,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--calibration x_train.npy -o out/digits",
     )
     p.add_argument("model", help="a .keras / .h5 Keras file, a model.snnc or a .snnir file")
-    p.add_argument("-t", "--target", default="nengo", help="backend: nengo or nengo-dl (default: nengo)")
+    p.add_argument("-t", "--target", default="nengo", help="backend: nengo, nengo-dl or loihi (default: nengo)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE", help="pass pipeline (default: the target's; '' runs none)")
     p.add_argument("--neuron", help="neuron for lower-activations: rate-relu, if, lif, lif-rate, loihi-if, loihi-lif, or {pattern:neuron,...}")
     p.add_argument("--synapse", help="lowpass synapse (s) after spiking neurons, or none (default: the pipeline's)")

@@ -110,11 +110,22 @@ def _lif_params(op, dt):
     return (dt, op.amplitude, op.tau_rc, op.tau_ref, op.min_voltage)
 
 
-@neuron_kernel("snn.lif", ("voltage", "refractory_time"), _lif_params)
-def lif_step(
-    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
+def _lif(
+    x,
+    gain,
+    bias,
+    out,
+    voltage,
+    refractory_time,
+    dt,
+    amplitude,
+    tau_rc,
+    tau_ref,
+    min_voltage,
+    interpolate,
 ):
-    """nengo ``LIF``: exact RC integration, refractory period, spike time interpolated."""
+    """The LIF family's step; ``interpolate`` starts the refractory period at the spike
+    time within the step (nengo) instead of at the step's end (nengo-loihi)."""
     j = gain * x + bias
     rt = _f64(refractory_time) - dt
     # a refractory period ending mid-step leaves a partial step to integrate
@@ -122,14 +133,37 @@ def lif_step(
     v = voltage - (j - voltage) * np.expm1(-delta_t / tau_rc)
     spiked = v > 1
     out[...] = spiked * (amplitude / dt)
-    # when within the step v crossed 1 (J constant over the step): the refractory period
-    # starts there, not at the end of the step
-    t_spike = dt + tau_rc * np.log1p(-(v[spiked] - 1) / (j[spiked] - 1))
+    if interpolate:
+        # v crossed 1 within the step (J constant over the step): find when
+        t_spike = dt + tau_rc * np.log1p(-(v[spiked] - 1) / (j[spiked] - 1))
+    else:
+        t_spike = dt
     v[v < min_voltage] = min_voltage
     v[spiked] = 0
     rt[spiked] = tau_ref + t_spike
     voltage[...] = v
     refractory_time[...] = rt
+
+
+@neuron_kernel("snn.lif", ("voltage", "refractory_time"), _lif_params)
+def lif_step(
+    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
+):
+    """nengo ``LIF``: exact RC integration, refractory period, spike time interpolated."""
+    _lif(
+        x,
+        gain,
+        bias,
+        out,
+        voltage,
+        refractory_time,
+        dt,
+        amplitude,
+        tau_rc,
+        tau_ref,
+        min_voltage,
+        True,
+    )
 
 
 @neuron_kernel("snn.loihi_if", ("voltage",), lambda op, dt: (dt, op.amplitude))
@@ -155,17 +189,20 @@ def loihi_lif_step(
 ):
     """nengo-loihi ``LoihiLIF``: LIF with discretised ``tau_rc`` / ``tau_ref`` (see the
     params) and a refractory period counted from the end of the spiking step."""
-    j = gain * x + bias
-    rt = _f64(refractory_time) - dt
-    delta_t = np.clip(dt - rt, 0, dt)
-    v = voltage - (j - voltage) * np.expm1(-delta_t / tau_rc)
-    spiked = v > 1
-    out[...] = spiked * (amplitude / dt)
-    v[v < min_voltage] = min_voltage
-    v[spiked] = 0
-    rt[spiked] = tau_ref + dt
-    voltage[...] = v
-    refractory_time[...] = rt
+    _lif(
+        x,
+        gain,
+        bias,
+        out,
+        voltage,
+        refractory_time,
+        dt,
+        amplitude,
+        tau_rc,
+        tau_ref,
+        min_voltage,
+        False,
+    )
 
 
 # =============================================================================== synapses

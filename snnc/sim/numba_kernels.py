@@ -33,8 +33,19 @@ def if_step(x, gain, bias, out, voltage, dt, amplitude):
 
 
 @_jit
-def lif_step(
-    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
+def _lif(
+    x,
+    gain,
+    bias,
+    out,
+    voltage,
+    refractory_time,
+    dt,
+    amplitude,
+    tau_rc,
+    tau_ref,
+    min_voltage,
+    interpolate,
 ):
     scale = amplitude / dt
     # most steps are whole (delta_t == dt): one expm1 for them all, the very same number
@@ -48,7 +59,8 @@ def lif_step(
             v = v0 - (j - v0) * (full_step if delta_t == dt else math.expm1(-delta_t / tau_rc))
             if v > 1:
                 out[b, i] = scale
-                rt = tau_ref + (dt + tau_rc * math.log1p(-(v - 1) / (j - 1)))
+                t_spike = dt + tau_rc * math.log1p(-(v - 1) / (j - 1)) if interpolate else dt
+                rt = tau_ref + t_spike
                 v = 0.0
             else:
                 out[b, i] = 0.0
@@ -56,6 +68,26 @@ def lif_step(
                     v = min_voltage
             voltage[b, i] = v
             refractory_time[b, i] = rt
+
+
+@_jit
+def lif_step(
+    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
+):
+    _lif(
+        x,
+        gain,
+        bias,
+        out,
+        voltage,
+        refractory_time,
+        dt,
+        amplitude,
+        tau_rc,
+        tau_ref,
+        min_voltage,
+        True,
+    )
 
 
 @_jit
@@ -79,26 +111,20 @@ def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
 def loihi_lif_step(
     x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
 ):
-    scale = amplitude / dt
-    # most steps are whole (delta_t == dt): one expm1 for them all, the very same number
-    full_step = math.expm1(-dt / tau_rc)
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            j = gain[i] * x[b, i] + bias[i]
-            rt = refractory_time[b, i] - dt
-            delta_t = min(max(dt - rt, 0.0), dt)
-            v0 = voltage[b, i]
-            v = v0 - (j - v0) * (full_step if delta_t == dt else math.expm1(-delta_t / tau_rc))
-            if v > 1:
-                out[b, i] = scale
-                rt = tau_ref + dt
-                v = 0.0
-            else:
-                out[b, i] = 0.0
-                if v < min_voltage:
-                    v = min_voltage
-            voltage[b, i] = v
-            refractory_time[b, i] = rt
+    _lif(
+        x,
+        gain,
+        bias,
+        out,
+        voltage,
+        refractory_time,
+        dt,
+        amplitude,
+        tau_rc,
+        tau_ref,
+        min_voltage,
+        False,
+    )
 
 
 @_jit

@@ -17,11 +17,11 @@ from snnc.ir import ops
 
 
 def test_registry():
-    assert {"nengo", "nengo-dl"} <= set(target_names())
+    assert set(target_names()) == {"loihi", "nengo", "nengo-dl"}
     t = get_target("nengo-dl")
     assert get_target(t) is t and t.default_batch and not get_target("nengo").default_batch
     assert "lower-activations" in t.default_pipeline
-    with pytest.raises(SnncError, match=r"unknown target 'loihi3' \(expected one of: nengo, nengo-dl"):
+    with pytest.raises(SnncError, match=r"unknown target 'loihi3' \(expected one of: loihi, nengo, nengo-dl"):
         get_target("loihi3")
 
 
