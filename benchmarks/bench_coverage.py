@@ -4,7 +4,7 @@ converted network reproduces the Keras outputs.
 
     TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/bench_coverage.py [--limit N] [--only NAME]
 
-(``make bench`` runs benchmarks/bench_sim.py, not this one.)
+(``make bench`` runs it after benchmarks/bench_sim.py.)
 
 Every model is built in a fresh ``tf.keras.backend.clear_session()`` (once per tool, so no
 tool sees what another did to the layers; the zoo's weights are seeded, so the builds are
@@ -17,7 +17,8 @@ swap_activations) for one step with ``nengo_dl.Simulator(minibatch_size=3)``:
 - ``exact``: max |error| <= 1e-4; ``wrong``: it converts and runs, but the error is larger;
 - ``fallback-only``: only the default ``allow_fallback=True`` converts it, through TensorNodes
   (the detail gives their count and whether that network is exact);
-- ``fails``: an exception (the detail gives its class and first line).
+- ``fails``: an exception (the detail gives its class and first line: the strict
+  conversion's, then the fallback conversion's if it differs).
 
 snnc columns:
 
@@ -164,7 +165,8 @@ def nengo_dl_status(zm, x, ref) -> tuple[str, str]:
         try:
             conv = nengo_dl.Converter(fresh_model(zm))  # allow_fallback=True
         except Exception as e:  # noqa: BLE001
-            return "fails", describe(e)
+            strict, default = describe(strict_error), describe(e)
+            return "fails", strict if default == strict else f"{strict} | with fallback: {default}"
         detail = f"{describe(strict_error)} | {count_tensor_nodes(conv.net)} TensorNode(s), "
         try:
             status, err = compare(nengo_dl_run(conv, x), ref, TOL_NENGO_DL)
@@ -270,7 +272,7 @@ def table(rows: list[tuple], header: tuple) -> str:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*map(str, r)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def main() -> None:
