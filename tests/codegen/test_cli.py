@@ -23,8 +23,6 @@ def snnc(*args):
 @pytest.fixture(scope="module")
 def digits_data(tmp_path_factory):
     """``(folder, x_test.npy, y_test.npy, x_cal.npy)`` of the digits split, as .npy files."""
-    if not MODEL.is_file():
-        pytest.skip("examples/digits/digits_cnn.keras is missing")
     sys.path.insert(0, str(DIGITS))
     try:
         from data import load_split

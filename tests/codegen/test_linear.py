@@ -75,7 +75,8 @@ def test_cases_are_valid():
 @pytest.mark.parametrize("g, node", list(_nodes(("nn.max_pool", "nn.global_max_pool", "ann.softmax"))))
 def test_tf_functions_match_kernels(g, node):
     """The nengo-dl TensorNode twins of the host functions (batched, in TensorFlow)."""
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     from snnc.codegen.nengo_dl_target import TF_OPS
 
     op, shape = g.op(node), g.in_types(node)[0].shape

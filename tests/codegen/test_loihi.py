@@ -13,7 +13,6 @@ from snnc.codegen import compile_graph
 from snnc.errors import CodegenError, SnncError
 from snnc.ir import Graph, ops
 
-pytest.importorskip("nengo_loihi")
 sys.path.insert(0, str(ROOT / "examples/digits"))
 from data import load_split  # noqa: E402
 

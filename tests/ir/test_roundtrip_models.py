@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
-zoo = pytest.importorskip("zoo")
+import zoo  # noqa: E402
 
 import snnc  # noqa: E402
 from snnc.ir import parse_graph, print_graph  # noqa: E402

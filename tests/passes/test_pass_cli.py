@@ -200,9 +200,7 @@ def test_opt_default_pipeline_of_a_target(model, capsys):
     assert "snn.loihi_if(" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not KERAS_MLP.exists(), reason="no Keras fixture")
 def test_opt_on_a_keras_file(capsys):
-    pytest.importorskip("snnc.frontend.keras")
     assert (
         main(["opt", str(KERAS_MLP), "-p", "canonicalize,fold-batchnorm,lower-activations", "-q"])
         == 0

@@ -111,8 +111,6 @@ def test_bad_arguments(kwargs, message):
 def test_digits_spiking_accuracy_and_nengo_parity():
     """The digits CNN lowered to IF neurons: simulate() classifies the 450 held-out images
     (what took minutes in nengo takes a second) and agrees with nengo on a few."""
-    if not (DIGITS / "digits_cnn.keras").is_file():
-        pytest.skip("examples/digits/digits_cnn.keras is missing")
     sys.path.insert(0, str(DIGITS))
     try:
         from data import load_split
