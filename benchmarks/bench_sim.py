@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +70,6 @@ def main() -> None:
     from snnc.codegen import compile_graph
     from snnc.sim import simulate
 
-    # nengo's build of LIF ensembles warns about the max_rates it derives from snnc's gains;
-    # the network runs the same, and the warning would clutter the table
-    warnings.filterwarnings("ignore", module="nengo.neurons")
 
     x_train, _, x_test, y_test = load_split()
     rows, accuracies = [], []

@@ -122,7 +122,7 @@ class LoihiSession(ReferenceSession):
 
     def reset(self) -> None:
         self.sim.close()
-        self.sim = self._make(self._network, self._dt)
+        self.sim = self._make()
 
 
 def _session(compiled, batch: int | None, emulator: str = "sim", **options) -> LoihiSession:

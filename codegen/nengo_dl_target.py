@@ -16,7 +16,7 @@ import numpy as np
 
 from snnc.codegen import tf_functions
 from snnc.codegen.emit import HOST_OPS, EmitContext, emitter
-from snnc.codegen.target import Target, progress_bar, register_target
+from snnc.codegen.target import Target, progress_bar, quiet_build, register_target
 from snnc.errors import SnncError
 
 logger = logging.getLogger(__name__)
@@ -41,9 +41,10 @@ class MinibatchSession:
             with network:
                 # inference only: no gradients, no state kept between calls
                 nengo_dl.configure_settings(stateful=False, inference_only=True, dtype=dtype)
-            self.sim = nengo_dl.Simulator(
-                network, dt=compiled.graph.dt, minibatch_size=batch, progress_bar=False
-            )
+            with quiet_build():
+                self.sim = nengo_dl.Simulator(
+                    network, dt=compiled.graph.dt, minibatch_size=batch, progress_bar=False
+                )
         self.batch = batch
         self.dtype = np.dtype(dtype)
         self.nodes = list(inputs.values())

@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from snnc.codegen.target import Target, progress_bar, register_target
+from snnc.codegen.target import Target, progress_bar, quiet_build, register_target
 from snnc.errors import SnncError
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ class ReferenceSession:
             node.output = feed  # the network is fresh from build(): ours to change
             self.feeds.append(feed)
         self.probes = list(probes.values())
-        self._make = simulator or (lambda net, dt: nengo.Simulator(net, dt=dt, progress_bar=False))
+        self._simulator = simulator or (lambda net, dt: nengo.Simulator(net, dt=dt, progress_bar=False))
         self._network, self._dt = network, compiled.graph.dt
-        self.sim = self._make(network, self._dt)
+        self.sim = self._make()
 
     def run(self, xs: list[np.ndarray], steps: int, progress: bool | None = None) -> list[np.ndarray]:
         """Run every sample for ``steps`` steps from a reset state.
@@ -68,6 +68,10 @@ class ReferenceSession:
             for out, probe in zip(outs, self.probes, strict=True):
                 out[i] = self.sim.data[probe]
         return outs
+
+    def _make(self):
+        with quiet_build():
+            return self._simulator(self._network, self._dt)
 
     def reset(self) -> None:
         """Back to the initial state before each sample."""

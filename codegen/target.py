@@ -26,9 +26,11 @@ checks core resources at compile time with ``validate``, and its ``session`` run
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -159,6 +161,16 @@ def get_target(name: str | Target) -> Target:
 def all_targets() -> list[Target]:
     """Every known target, loading the built-in ones."""
     return [get_target(n) for n in target_names()]
+
+
+@contextlib.contextmanager
+def quiet_build():
+    """Silence nengo's warning about the ``max_rates`` it derives from an ensemble's gain and
+    bias (snnc sets gain and bias directly, so that derived number is informational only:
+    for LIF neurons with a small gain it is not finite, and nengo warns at every build)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Non-finite values detected in `max_rates`")
+        yield
 
 
 def progress_bar(iterable, *, total: int, enabled: bool | None, unit: str):
