@@ -107,10 +107,28 @@ def if_step(x, gain, bias, out, voltage, dt, amplitude):
 
 
 def _lif_params(op, dt):
-    return (dt, op.amplitude, op.tau_rc, op.tau_ref, op.min_voltage)
+    # nengo LIF: the refractory period starts at the spike time interpolated within the step
+    return (dt, op.amplitude, op.tau_rc, op.tau_ref, op.min_voltage, True)
 
 
-def _lif(
+def _loihi_lif_params(op, dt):
+    # nengo-loihi LoihiLIF: discretised time constants, refractory period from the step's end
+    return (
+        dt,
+        op.amplitude,
+        loihi_tau_rc(op.tau_rc, dt),
+        loihi_tau_ref(op.tau_ref, dt),
+        0.0,
+        False,
+    )
+
+
+_LIF_STATE = ("voltage", "refractory_time")
+
+
+@neuron_kernel("snn.lif", _LIF_STATE, _lif_params)
+@neuron_kernel("snn.loihi_lif", _LIF_STATE, _loihi_lif_params)
+def lif_step(
     x,
     gain,
     bias,
@@ -124,8 +142,9 @@ def _lif(
     min_voltage,
     interpolate,
 ):
-    """The LIF family's step; ``interpolate`` starts the refractory period at the spike
-    time within the step (nengo) instead of at the step's end (nengo-loihi)."""
+    """nengo ``LIF`` (``interpolate``: the refractory period starts at the spike time within
+    the step) and nengo-loihi ``LoihiLIF`` (discretised constants, counted from the step's
+    end): exact RC integration, refractory period, reset to zero."""
     j = gain * x + bias
     rt = _f64(refractory_time) - dt
     # a refractory period ending mid-step leaves a partial step to integrate
@@ -145,27 +164,6 @@ def _lif(
     refractory_time[...] = rt
 
 
-@neuron_kernel("snn.lif", ("voltage", "refractory_time"), _lif_params)
-def lif_step(
-    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
-):
-    """nengo ``LIF``: exact RC integration, refractory period, spike time interpolated."""
-    _lif(
-        x,
-        gain,
-        bias,
-        out,
-        voltage,
-        refractory_time,
-        dt,
-        amplitude,
-        tau_rc,
-        tau_ref,
-        min_voltage,
-        True,
-    )
-
-
 @neuron_kernel("snn.loihi_if", ("voltage",), lambda op, dt: (dt, op.amplitude))
 def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
     """nengo-loihi ``LoihiSpikingRectifiedLinear``: at most one spike per step (strict
@@ -177,32 +175,6 @@ def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
     v[v < 0] = 0
     v[spiked] = 0
     voltage[...] = v
-
-
-def _loihi_lif_params(op, dt):
-    return (dt, op.amplitude, loihi_tau_rc(op.tau_rc, dt), loihi_tau_ref(op.tau_ref, dt), 0.0)
-
-
-@neuron_kernel("snn.loihi_lif", ("voltage", "refractory_time"), _loihi_lif_params)
-def loihi_lif_step(
-    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
-):
-    """nengo-loihi ``LoihiLIF``: LIF with discretised ``tau_rc`` / ``tau_ref`` (see the
-    params) and a refractory period counted from the end of the spiking step."""
-    _lif(
-        x,
-        gain,
-        bias,
-        out,
-        voltage,
-        refractory_time,
-        dt,
-        amplitude,
-        tau_rc,
-        tau_ref,
-        min_voltage,
-        False,
-    )
 
 
 # =============================================================================== synapses

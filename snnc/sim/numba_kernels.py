@@ -33,7 +33,7 @@ def if_step(x, gain, bias, out, voltage, dt, amplitude):
 
 
 @_jit
-def _lif(
+def lif_step(
     x,
     gain,
     bias,
@@ -71,26 +71,6 @@ def _lif(
 
 
 @_jit
-def lif_step(
-    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
-):
-    _lif(
-        x,
-        gain,
-        bias,
-        out,
-        voltage,
-        refractory_time,
-        dt,
-        amplitude,
-        tau_rc,
-        tau_ref,
-        min_voltage,
-        True,
-    )
-
-
-@_jit
 def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
     scale = amplitude / dt
     for b in range(x.shape[0]):
@@ -105,26 +85,6 @@ def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
                 if v < 0:
                     v = 0.0
             voltage[b, i] = v
-
-
-@_jit
-def loihi_lif_step(
-    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage
-):
-    _lif(
-        x,
-        gain,
-        bias,
-        out,
-        voltage,
-        refractory_time,
-        dt,
-        amplitude,
-        tau_rc,
-        tau_ref,
-        min_voltage,
-        False,
-    )
 
 
 @_jit
