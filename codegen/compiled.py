@@ -44,7 +44,9 @@ class Compiled:
         report: the compile report (one table row per node, then the pipeline).
     """
 
-    def __init__(self, graph: Graph, target: Target, source: str, weights: dict, manifest: dict, report: str):
+    def __init__(
+        self, graph: Graph, target: Target, source: str, weights: dict, manifest: dict, report: str
+    ):
         self.graph = graph
         self.target = target
         self.source = source
@@ -81,7 +83,9 @@ class Compiled:
         return self._network
 
     # ------------------------------------------------------------------ running
-    def run(self, x, steps: int = 50, batch: int | None = None, progress: bool | None = None, **options):
+    def run(
+        self, x, steps: int = 50, batch: int | None = None, progress: bool | None = None, **options
+    ):
         """Simulate the network on a batch, every sample from a reset state.
 
         Args:
@@ -158,7 +162,9 @@ class Compiled:
             (tmp / "model.snnc").write_bytes(to_snnc_bytes(self.graph, self._ir_manifest()))
             (tmp / MODULE_FILE).write_text(self.source)
             np.savez(tmp / WEIGHTS_FILE, **self.weights)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
+            (tmp / "manifest.json").write_text(
+                json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
+            )
             (tmp / "report.txt").write_text(self.report)
             if out.exists():  # move the old folder aside first: the swap stays all-or-nothing
                 old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
@@ -208,7 +214,9 @@ def check_out_dir(out_dir, force: bool = False) -> Path:
     if out.exists() and not out.is_dir():
         raise SnncError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise SnncError(f"{out}: folder exists and is not empty", hint="pass --force (force=True) to replace it")
+        raise SnncError(
+            f"{out}: folder exists and is not empty", hint="pass --force (force=True) to replace it"
+        )
     return out
 
 
@@ -216,32 +224,44 @@ def check_out_dir(out_dir, force: bool = False) -> Path:
 
 
 def with_lowering_options(pipeline: str, neuron=None, synapse=None) -> str:
-    """``pipeline`` with ``lower-activations``' ``neuron`` / ``synapse`` options replaced.
+    """``pipeline`` with ``lower-activations``' ``neuron`` / ``synapse`` options replaced,
+    the rest of the text kept as written.
 
-    ``synapse`` may be a float or ``"none"``. Raises SnncError when an override is given but
-    the pipeline has no ``lower-activations``.
+    ``neuron`` is anything the option takes (a name, ``"{conv*:lif}"`` text, a dict);
+    ``synapse`` a float, ``"none"`` or its text. Each value is checked and printed by the
+    pass's own option type (PipelineError when invalid). Raises SnncError when an override
+    is given but the pipeline has no ``lower-activations``.
     """
+    from snnc.passes import get_pass
     from snnc.passes.pipeline import split_pipeline
 
-    overrides = {}
-    if neuron is not None:
-        overrides["neuron"] = str(neuron)
-    if synapse is not None:
-        overrides["synapse"] = str(synapse)
-    items = split_pipeline(pipeline)
-    if not overrides:
+    changes = {k: v for k, v in (("neuron", neuron), ("synapse", synapse)) if v is not None}
+    if not changes:
         return pipeline
+    items = split_pipeline(pipeline)
     if not any(name == "lower-activations" for name, _ in items):
         raise SnncError(
             f"--neuron/--synapse need a lower-activations pass, and pipeline {pipeline!r} has none",
             hint="add lower-activations to the pipeline, or drop --neuron/--synapse",
         )
+    infos = {o.name: o for o in get_pass("lower-activations").options()}
+    overrides = {}
+    for key, value in changes.items():
+        info = infos[key]
+        read = (
+            info.parse(value, "lower-activations")
+            if isinstance(value, str)
+            else info.coerce(value, "lower-activations")
+        )
+        overrides[key] = info.format(read)
     parts = []
     for name, opts in items:
         if name == "lower-activations":
             opts = {**opts, **overrides}
-        parts.append(name + ("{" + ",".join(f"{k}={v}" for k, v in opts.items()) + "}" if opts else ""))
-    return ",".join(parts)  # options are checked when the pipeline runs
+        parts.append(
+            name + ("{" + ",".join(f"{k}={v}" for k, v in opts.items()) + "}" if opts else "")
+        )
+    return ",".join(parts)
 
 
 def compile_graph(
@@ -285,7 +305,9 @@ def compile_graph(
     text = t.default_pipeline if pipeline is None else pipeline
     text = with_lowering_options(text, neuron, synapse) if text.strip() else text
     if (neuron is not None or synapse is not None) and not text.strip():
-        raise SnncError("--neuron/--synapse need a pipeline with lower-activations (the pipeline is empty)")
+        raise SnncError(
+            "--neuron/--synapse need a pipeline with lower-activations (the pipeline is empty)"
+        )
     pass_report = None
     if text.strip():
         from snnc.passes import PassContext, run_pipeline

@@ -805,15 +805,22 @@ HOST_OPS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
+def host_call_args(op: Op, shape) -> str:
+    """The static arguments of a host op's function as source text (``", a, b"``), shared by
+    the numpy Nodes here and nengo-dl's TensorNodes."""
+    _, args_of = HOST_OPS[op.kind]
+    return "".join(f", {a!r}" for a in args_of(op, shape))
+
+
 @emitter(*HOST_OPS)
 def emit_host_node(ctx: EmitContext, node, op, ins):
     """A ``nengo.Node`` running the op's numpy function on the host, one sample per call
     (not neuromorphic: a loihi target refuses these)."""
     (value,) = ins
-    fn, args_of = HOST_OPS[op.kind]
+    fn, _ = HOST_OPS[op.kind]
     out_shape = ctx.graph.type(node).shape
     out_size = int(np.prod(out_shape))
-    args = "".join(f", {a!r}" for a in args_of(op, value.shape))
+    args = host_call_args(op, value.shape)
     name = ctx.var(node)
     ctx.emit(
         f"{name} = nengo.Node(lambda t, x: {ctx.helper(fn)}(x{args}), size_in={value.size}, "

@@ -26,7 +26,7 @@ import warnings
 
 from snnc.codegen.emit import HOST_OPS
 from snnc.codegen.nengo_target import ReferenceSession
-from snnc.codegen.target import Limits, Target, register_target
+from snnc.codegen.target import Target, register_target
 from snnc.errors import CodegenError, SnncError
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,6 @@ LOIHI = register_target(
         session=_session,
         imports=("nengo_loihi",),
         refuses=_REFUSED,
-        limits=Limits(max_neurons_per_ensemble=None),
         postlude=place_on_loihi,
         validate=check_resources,
     )

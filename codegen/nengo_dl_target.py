@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from snnc.codegen import tf_functions
-from snnc.codegen.emit import HOST_OPS, EmitContext, emitter
+from snnc.codegen.emit import EmitContext, emitter, host_call_args
 from snnc.codegen.target import Target, progress_bar, quiet_build, register_target
 from snnc.errors import SnncError
 
@@ -89,9 +89,8 @@ def emit_tensor_node(ctx: EmitContext, node, op, ins):
     """A ``nengo_dl.TensorNode``: the op runs inside the TensorFlow graph on the whole
     minibatch, where a plain ``nengo.Node`` would call numpy once per sample and step."""
     (value,) = ins
-    _, args_of = HOST_OPS[op.kind]
     out_size = ctx.graph.type(node).size
-    args = "".join(f", {a!r}" for a in args_of(op, value.shape))
+    args = host_call_args(op, value.shape)
     ctx.require("nengo_dl")
     name = ctx.var(node)
     ctx.emit(

@@ -137,7 +137,7 @@ class NeuronSpec:
 
 
 def _unquote(text: str) -> str:
-    """Strip spaces and one pair of quotes, so ``str()`` of a Python dict reads too."""
+    """Strip spaces and one pair of quotes (``{"conv*":lif}`` reads like ``{conv*:lif}``)."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
