@@ -25,7 +25,8 @@ def load(source, *, name: str | None = None) -> Graph:
         if path.is_dir() and (path / "model.snnc").is_file():
             path = path / "model.snnc"
         if path.is_file():
-            head = path.read_bytes()[:64]
+            with open(path, "rb") as f:
+                head = f.read(64)
             if head.startswith(b"PK") and _is_snnc_zip(path):
                 from snnc.ir.serialize import load as load_snnc
 
@@ -80,7 +81,7 @@ def optimize(source, pipeline: str, *, calibration=None, target: str | None = No
 
 def compile(  # noqa: A001 - the public API's word
     source,
-    target: str = "nengo",
+    target="nengo",  # a name or a snnc.codegen Target
     calibration=None,
     *,
     pipeline: str | None = None,

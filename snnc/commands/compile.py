@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -33,8 +32,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from snnc.api import load
-    from snnc.codegen import compile_graph, get_target
+    from snnc.api import compile as compile_model
+    from snnc.codegen import get_target
     from snnc.codegen.compiled import check_out_dir
     from snnc.commands.common import load_arrays
 
@@ -42,17 +41,14 @@ def run(args) -> int:
     target = get_target(args.target)
     source = Path(args.model)
     out = check_out_dir(args.output or f"{source.stem}.{target.name}", args.force)
-    graph = load(args.model)
-    sha = hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None
-    compiled = compile_graph(
-        graph,
+    compiled = compile_model(
+        args.model,
         target,
-        args.pipeline,
-        calibration=load_arrays(args.calibration),
+        load_arrays(args.calibration),
+        pipeline=args.pipeline,
         neuron=args.neuron,
         synapse=args.synapse,
         seed=args.seed,
-        source_sha256=sha,
     )
     path = compiled.save(out, force=args.force)
     if not args.quiet:
