@@ -29,6 +29,9 @@ from snnc.ir.graph import READOUT_KINDS, Graph
 from snnc.ir.ops import Op, OpError, is_neuron
 from snnc.ir.types import TensorType
 
+#: ops whose output keeps its input's dtype (so spikes may flow through them)
+_SPIKE_PASSTHROUGH = ("nn.output", "nn.identity", "nn.flatten", "nn.reshape", "nn.transpose", "nn.crop")
+
 RULES = ("dt", "acyclic", "io", "dead-node", "schema", "ports", "op", "type", "synapse", "stage")
 
 
@@ -125,6 +128,3 @@ def _check_stage(g: Graph) -> None:
         if g.type(n).dtype.is_spike and not (is_neuron(ops[n]) and ops[n].spiking) and ops[n].kind not in _SPIKE_PASSTHROUGH:
             _fail(g, "stage", n, f"{ops[n].kind} produces spikes but is not a spiking neuron op")
 
-
-#: ops whose output keeps its input's dtype (so spikes may flow through them)
-_SPIKE_PASSTHROUGH = ("nn.output", "nn.identity", "nn.flatten", "nn.reshape", "nn.transpose", "nn.crop")

@@ -13,7 +13,7 @@ needs them.
 
 __version__ = "0.1.0"
 
-_API = ("load", "evaluate", "compile", "verify", "simulate", "save", "optimize")
+_API = ("load", "evaluate", "compile", "simulate", "save", "optimize")
 
 
 def __getattr__(name):

@@ -76,3 +76,11 @@ def test_import_snnc_and_help_are_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_public_api_name_exists():
+    import snnc
+    from snnc import api
+
+    for name in snnc._API:
+        assert callable(getattr(api, name)), name
