@@ -5,26 +5,30 @@ Node key: a readable name (``conv1``, ``conv1.act``). Node data: exactly ``op`` 
 ``meta`` (provenance, ignored by equality). Edge key: the destination port; edge data: only
 ``synapse`` (lowpass time constant in seconds, or None).
 
-Analyses may read ``g.nx``; every mutation goes through the methods here, which keep the
-invariants (types re-inferred, ports unique) and append to :attr:`Graph.changes`.
+Analyses may read ``g.nx``; every mutation goes through the methods here. Each one keeps
+the invariants: ports stay unique, and the types of the nodes it touches *and of every node
+downstream whose inputs' types changed* are re-inferred before it returns (a work list in
+topological rank order that stops where types stop changing, so a rewrite costs the size
+of what it affects, not of the graph). Each mutation appends to :attr:`Graph.changes`,
+which the pass manager reads to know whether a pass changed anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable, Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import networkx as nx
 
-from snnc.errors import IRError
-from snnc.ir.ops import Op, OpError, array_hash, is_neuron
+from snnc.ir import traits as T
+from snnc.ir.errors import IRError
+from snnc.ir.ops import Input, Op, OpError, Output, array_hash
 from snnc.ir.types import F32, TensorType
-
-#: ``ann.*`` kinds allowed in an SNN-stage graph: they only shape the readout.
-READOUT_KINDS = ("ann.linear", "ann.softmax")
 
 
 class Stage(StrEnum):
@@ -54,6 +58,11 @@ class Graph:
         self.changes: list[Change] = []
         self._order: dict[str, int] = {}  # insertion order: stable tie-break for topo_order
         self._counter = 0
+        # a topological rank per node (any valid one), kept through rewrites so re-typing
+        # can visit affected nodes in order; None: recompute on next use
+        self._rank: dict[str, float] | None = None
+        # inside ``with g.rewrite():`` re-typing waits for the end of the scope
+        self._deferred: set[str] | None = None
 
     # ------------------------------------------------------------------ read access
     def __contains__(self, name: str) -> bool:
@@ -107,33 +116,43 @@ class Graph:
             for src, _, syn in self.in_edges(name)
         ]
 
-    def nodes_of(self, kind: str) -> list[str]:
-        """Names of nodes whose op kind is ``kind`` (or starts with ``kind`` + '.')."""
-        return [
-            n for n in self.topo_order()
-            if self.op(n).kind == kind or self.op(n).kind.startswith(kind + ".")
-        ]
+    def nodes_of(self, what) -> list[str]:
+        """Names of nodes (topological order) whose op is an instance of op class ``what``,
+        declares trait ``what``, or (a string) whose kind is ``what`` or in dialect/prefix
+        ``what`` (``"ann"`` matches every ``ann.*``)."""
+        if isinstance(what, str):
+            def match(op):
+                return op.kind == what or op.kind.startswith(what + ".")
+        elif isinstance(what, type) and issubclass(what, T.Trait):
+            def match(op):
+                return op.has(what)
+        else:
+            def match(op):
+                return isinstance(op, what)
+        return [n for n in self.topo_order() if match(self.op(n))]
 
     @property
     def inputs(self) -> list[str]:
         """The ``nn.input`` nodes ordered by their ``index``."""
-        return sorted(self.nodes_of("nn.input"), key=lambda n: self.op(n).index)
+        names = [n for n in self.nx if isinstance(self.op(n), Input)]
+        return sorted(names, key=lambda n: self.op(n).index)
 
     @property
     def outputs(self) -> list[str]:
         """The ``nn.output`` nodes ordered by their ``index``."""
-        return sorted(self.nodes_of("nn.output"), key=lambda n: self.op(n).index)
+        names = [n for n in self.nx if isinstance(self.op(n), Output)]
+        return sorted(names, key=lambda n: self.op(n).index)
 
     @property
     def stage(self) -> Stage:
-        """ANN while any ``ann.*`` op other than a readout (linear, softmax) remains or no
-        neuron op exists; QUANTIZED when every parameterised node has a QInt type; else SNN."""
+        """ANN while an activation that is not a readout remains or no neuron op exists;
+        QUANTIZED when every numpy parameter of every op is fixed point; else SNN."""
         ops = [self.op(n) for n in self.nx]
-        hidden_ann = any(op.dialect == "ann" and op.kind not in READOUT_KINDS for op in ops)
-        if hidden_ann or not any(is_neuron(op) for op in ops):
+        hidden_ann = any(op.has(T.Activation) and not op.has(T.Readout) for op in ops)
+        if hidden_ann or not any(op.has(T.Neuron) for op in ops):
             return Stage.ANN
-        param_nodes = [n for n in self.nx if self.op(n).param_arrays()]
-        if all(self.type(n).dtype.is_quantized for n in param_nodes):
+        with_params = [op for op in ops if op.param_arrays()]
+        if with_params and all(op.is_quantized for op in with_params):
             return Stage.QUANTIZED
         return Stage.SNN
 
@@ -179,6 +198,8 @@ class Graph:
         self.nx.add_node(name, op=op, type=type, meta=dict(meta or {}))
         self._order[name] = self._counter
         self._counter += 1
+        if self._rank is not None:
+            self._rank[name] = max((self._rank[s] for s in inputs), default=0.0) + 1.0
         synapses = list(synapses) if synapses is not None else [None] * len(inputs)
         for port, (src, syn) in enumerate(zip(inputs, synapses, strict=True)):
             self.nx.add_edge(src, name, key=port, synapse=syn)
@@ -188,6 +209,8 @@ class Graph:
             except IRError:
                 self.nx.remove_node(name)
                 del self._order[name]
+                if self._rank is not None:
+                    self._rank.pop(name, None)
                 raise
         self.changes.append(Change("add", name, op.kind))
         return name
@@ -198,29 +221,84 @@ class Graph:
         except OpError as e:
             raise IRError(f"node '{name}' ({op.kind}): {e.message}", hint=e.hint) from None
 
-    def replace_op(
-        self, name: str, op: Op, *, type: TensorType | None = None, retype_users: bool = False  # noqa: A002
-    ) -> None:
-        """Swap the op of ``name`` (same inputs); its type is re-inferred unless given.
-
-        With ``retype_users`` every node downstream is re-typed too; otherwise call
-        :meth:`retype` when a change of type propagates.
-        """
+    def replace_op(self, name: str, op: Op, *, type: TensorType | None = None) -> None:  # noqa: A002
+        """Swap the op of ``name`` (same inputs); its type is re-inferred unless given, and
+        users whose input types change are re-typed."""
         if not op.num_inputs_ok(len(self.inputs_of(name))):
             raise IRError(f"node '{name}': {op.kind} cannot take {len(self.inputs_of(name))} inputs")
         data = self._data(name)
         data["op"] = op
-        data["type"] = type if type is not None else self._infer(name, op, self.in_types(name))
         self.changes.append(Change("replace", name, op.kind))
-        if retype_users:
-            self.retype(nx.descendants(self.nx, name))
+        if type is not None:
+            data["type"] = type
+            self._retype_from(self._user_nodes(name))
+        else:
+            self._retype_from([name])
 
     def retype(self, names: Iterable[str] | None = None) -> None:
-        """Re-infer the types of ``names`` (default: all) in topological order."""
+        """Re-infer the types of ``names`` (default: all) in topological order.
+
+        Mutations keep types right by themselves; this is for code that edits ``g.nx``
+        directly (parsers, tests) and for a full re-check."""
         wanted = set(self.nx) if names is None else set(names)
         for n in self.topo_order():
             if n in wanted:
                 self._data(n)["type"] = self._infer(n, self.op(n), self.in_types(n))
+
+    # ------------------------------------------------------------------ incremental typing
+    def _ranks(self) -> dict[str, float]:
+        if self._rank is None:
+            self._rank = {n: float(i) for i, n in enumerate(nx.topological_sort(self.nx))}
+        return self._rank
+
+    def _check_rank(self, src: str, dst: str) -> None:
+        """A new edge ``src -> dst``: drop the cached ranks if it breaks their order."""
+        if self._rank is not None and self._rank[src] >= self._rank[dst]:
+            self._rank = None
+
+    def _user_nodes(self, name: str) -> list[str]:
+        return list(dict.fromkeys(d for _, d in self.nx.out_edges(name)))
+
+    @contextlib.contextmanager
+    def rewrite(self) -> Iterator[Graph]:
+        """A rewrite scope: mutations inside it may pass through ill-typed intermediate
+        states (change a producer, then its consumer); the affected nodes are re-typed
+        once, when the scope ends (an error then names the node that does not fit)."""
+        if self._deferred is not None:  # nested: the outer scope re-types
+            yield self
+            return
+        self._deferred = set()
+        try:
+            yield self
+        finally:
+            pending, self._deferred = self._deferred, None
+        self._retype_from(pending)
+
+    def _retype_from(self, starts: Iterable[str]) -> None:
+        """Re-infer ``starts`` and, in topological rank order, every user whose input
+        types changed; stops where types stop changing."""
+        if self._deferred is not None:
+            self._deferred.update(starts)
+            return
+        try:
+            rank = self._ranks()
+        except nx.NetworkXUnfeasible:
+            raise IRError(f"graph @{self.name} has a cycle") from None
+        heap = [(rank[n], n) for n in dict.fromkeys(starts) if n in self.nx]
+        heapq.heapify(heap)
+        queued = {n for _, n in heap}
+        while heap:
+            _, n = heapq.heappop(heap)
+            queued.discard(n)
+            data = self._data(n)
+            new = self._infer(n, data["op"], self.in_types(n))
+            if new == data["type"]:
+                continue
+            data["type"] = new
+            for user in self._user_nodes(n):
+                if user not in queued:
+                    queued.add(user)
+                    heapq.heappush(heap, (rank[user], user))
 
     def insert_after(
         self, name: str, new_name: str, op: Op, *, meta: dict | None = None, synapse=None
@@ -231,30 +309,51 @@ class Graph:
         """
         users = [(d, p, self.synapse(name, d, p)) for d, p in self.users(name)]
         self.add(new_name, op, [name], meta=meta, synapses=[synapse])
+        if self._rank is not None and users:
+            # place the new node between its input and its first user
+            lo, hi = self._rank[name], min(self._rank[d] for d, _, _ in users)
+            self._rank[new_name] = (lo + hi) / 2
+            if not lo < self._rank[new_name] < hi:  # ran out of float resolution
+                self._rank = None
         for dst, port, syn in users:
             self.nx.remove_edge(name, dst, key=port)
             self.nx.add_edge(new_name, dst, key=port, synapse=syn)
         self.changes.append(Change("rewire", name, f"users moved to {new_name}"))
+        self._retype_from(d for d, _, _ in users)
         return new_name
 
     def replace_all_uses(self, old: str, new: str) -> None:
         """Point every user of ``old`` at ``new`` (keeping ports and synapses)."""
         if old == new:
             return
-        for dst, port in self.users(old):
+        users = self.users(old)
+        for dst, port in users:
             syn = self.synapse(old, dst, port)
             self.nx.remove_edge(old, dst, key=port)
             self.nx.add_edge(new, dst, key=port, synapse=syn)
+            self._check_rank(new, dst)
         self.changes.append(Change("rewire", old, f"users moved to {new}"))
+        self._retype_from(d for d, _ in users)
 
-    def set_inputs(self, name: str, inputs: Sequence[str], synapses=None) -> None:
-        """Replace the input edges of ``name`` (does not re-type)."""
+    def set_inputs(
+        self, name: str, inputs: Sequence[str], synapses=None, *, op: Op | None = None
+    ) -> None:
+        """Replace the input edges of ``name`` (and its op, when given: the new inputs may
+        only suit a new op); the node and the users affected are re-typed."""
+        for src in inputs:
+            if src not in self.nx:
+                raise IRError(f"node '{name}': input '{src}' does not exist")
         for src, _, port in list(self.nx.in_edges(name, keys=True)):
             self.nx.remove_edge(src, name, key=port)
         synapses = list(synapses) if synapses is not None else [None] * len(inputs)
         for port, (src, syn) in enumerate(zip(inputs, synapses, strict=True)):
             self.nx.add_edge(src, name, key=port, synapse=syn)
+            self._check_rank(src, name)
         self.changes.append(Change("rewire", name, "inputs " + ", ".join(inputs)))
+        if op is not None:
+            self._data(name)["op"] = op
+            self.changes.append(Change("replace", name, op.kind))
+        self._retype_from([name])
 
     def erase(self, name: str) -> None:
         """Remove a node that has no users."""
@@ -263,6 +362,8 @@ class Graph:
             raise IRError(f"cannot erase '{name}': still used by {users}")
         self.nx.remove_node(name)
         del self._order[name]
+        if self._rank is not None:
+            self._rank.pop(name, None)
         self.changes.append(Change("erase", name))
 
     def bypass(self, name: str) -> None:
@@ -279,16 +380,18 @@ class Graph:
                 )
             self.nx.remove_edge(name, dst, key=port)
             self.nx.add_edge(src, dst, key=port, synapse=syn if syn is not None else in_syn)
+        users = self._user_nodes(src)
         self.erase(name)
+        self._retype_from(users)
 
     def set_edge(self, src: str, dst: str, port: int, *, synapse: float | None) -> None:
         """Set the synapse of an existing edge."""
         if not self.nx.has_edge(src, dst, key=port):
             raise IRError(f"no edge {src} -> {dst} port {port}")
         self.nx.edges[src, dst, port]["synapse"] = synapse
-        # a synapse turns spikes into real values, so the types downstream may change
-        self.retype({dst} | nx.descendants(self.nx, dst))
         self.changes.append(Change("synapse", dst, f"port {port} from {src}: {synapse}"))
+        # a synapse turns spikes into real values, so the types downstream may change
+        self._retype_from([dst])
 
     def set_meta(self, name: str, **meta: Any) -> None:
         self._data(name)["meta"].update(meta)
@@ -299,7 +402,10 @@ class Graph:
         for out in self.outputs:
             live.add(out)
             live |= nx.ancestors(self.nx, out)
-        dead = [n for n in reversed(self.topo_order()) if n not in live and self.op(n).kind != "nn.input"]
+        dead = [
+            n for n in reversed(self.topo_order())
+            if n not in live and not isinstance(self.op(n), Input)
+        ]
         for n in dead:
             self.erase(n)
         return dead
@@ -313,6 +419,7 @@ class Graph:
             g.nx.nodes[n]["meta"] = dict(self.nx.nodes[n]["meta"])
         g._order = dict(self._order)
         g._counter = self._counter
+        g._rank = None if self._rank is None else dict(self._rank)
         return g
 
     def fingerprint(self) -> str:

@@ -1,11 +1,15 @@
 """Rate-mode reference interpreter: evaluates any graph batch-first in NumPy.
 
 It is the oracle for frontend and pass tests. One kernel per op kind, registered with
-:func:`kernel`. Kernels compute in float64 (so the oracle is more exact than the float32
-models it checks) and the results are returned as float32.
+:func:`kernel`; :func:`run_kernel` is the one way to call them. Kernels compute in float64
+(so the oracle is more exact than the float32 models it checks) and the results are
+returned as float32.
 
-Neuron ops run at their steady-state rate (nengo's ``rates``); synapses are lowpass filters
-with unit DC gain, so in rate mode they are the identity.
+Neuron ops carry their own kernel: the catalogue's rate function
+(:meth:`~snnc.ir.neurons.NeuronOp.output`, nengo's ``rates``, nengo-loihi's for Loihi
+neurons), so a neuron plugin needs no entry here. Synapses are lowpass filters with unit DC
+gain, so in rate mode they are the identity. Quantized parameters hold their exact
+dequantized values, so every kernel computes the quantized semantics exactly.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from snnc.errors import InputShapeError, IRError
 from snnc.ir import ops
+from snnc.ir.errors import InputShapeError, IRError
 from snnc.ir.graph import Graph
 from snnc.ir.ops import resolve_padding
+from snnc.ir.traits import Neuron
 
 Kernel = Callable[[ops.Op, list[np.ndarray]], np.ndarray]
 KERNELS: dict[str, Kernel] = {}
@@ -29,6 +34,7 @@ def kernel(*kinds: str):
 
     def deco(fn: Kernel) -> Kernel:
         for k in kinds:
+            k = getattr(k, "kind", k)  # an op class works as well as its kind
             if k in KERNELS:
                 raise ValueError(f"kernel for {k} registered twice")
             KERNELS[k] = fn
@@ -70,6 +76,16 @@ def as_input_list(g: Graph, x) -> list[np.ndarray]:
     return out
 
 
+def run_kernel(op: ops.Op, xs: list[np.ndarray], dt: float, node: str = "?") -> np.ndarray:
+    """The rate-mode value of ``op`` applied to ``xs`` (float64 arrays, batch-first)."""
+    if op.has(Neuron):
+        return op.output(xs[0], dt)
+    fn = KERNELS.get(op.kind)
+    if fn is None:
+        raise IRError(f"node '{node}': no interpreter kernel for {op.kind}")
+    return fn(op, xs)
+
+
 def evaluate(g: Graph, x, *, return_all: bool = False):
     """Run ``g`` in rate mode on a batch.
 
@@ -89,11 +105,7 @@ def evaluate(g: Graph, x, *, return_all: bool = False):
     for n in g.topo_order():
         if n in values:
             continue
-        op = g.op(n)
-        fn = KERNELS.get(op.kind)
-        if fn is None:
-            raise IRError(f"node '{n}': no interpreter kernel for {op.kind}")
-        values[n] = fn(op, [values[s] for s in g.inputs_of(n)])
+        values[n] = run_kernel(g.op(n), [values[s] for s in g.inputs_of(n)], g.dt, n)
     if return_all:
         return {k: v.astype(np.float32) for k, v in values.items()}
     outs = [values[o].astype(np.float32) for o in g.outputs]
@@ -407,31 +419,19 @@ def _exp(op, xs):
     return np.exp(xs[0])
 
 
-# ------------------------------------------------------------------ neurons (rates)
+# ------------------------------------------------------------------ quantization
 
 
-def _current(op, x):
-    return _f64(op.gain) * x + _f64(op.bias)
-
-
-@kernel("snn.rate_relu", "snn.if", "snn.loihi_if")
-def _relu_rate(op, xs):
-    # nengo RectifiedLinear / SpikingRectifiedLinear rates: amplitude * max(J, 0)
-    return op.amplitude * np.maximum(_current(op, xs[0]), 0.0)
-
-
-@kernel("snn.lif", "snn.lif_rate", "snn.loihi_lif")
-def _lif_rate(op, xs):
-    # nengo LIFRate.rates: amplitude / (tau_ref + tau_rc * log1p(1 / (J - 1))) for J > 1
-    j = _current(op, xs[0]) - 1.0
-    out = np.zeros_like(j)
-    pos = j > 0
-    out[pos] = op.amplitude / (op.tau_ref + op.tau_rc * np.log1p(1.0 / j[pos]))
-    return out
+@kernel("nn.quantize")
+def _quantize(op, xs):
+    lo, hi = op.dtype().int_range()
+    step = 2.0 ** op.exp
+    return np.clip(np.rint(xs[0] / step), lo, hi) * step
 
 
 def missing_kernels() -> list[str]:
-    """Op kinds without a kernel (a test keeps this empty)."""
-    return sorted(set(ops.OPS) - set(KERNELS) - {"nn.input"})
-
-
+    """Op kinds without a kernel (a test keeps this empty); neurons carry their own."""
+    return sorted(
+        k for k, cls in ops.OPS.items()
+        if k not in KERNELS and not cls.has(Neuron) and cls is not ops.Input
+    )

@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from snnc.ir.types import F32, SPIKE, TensorType
+from snnc.ir import traits as T
+from snnc.ir.types import F32, DType, TensorType
 
 OPS: dict[str, type[Op]] = {}
 
@@ -40,9 +41,19 @@ class OpError(ValueError):
 
 
 def register_op(cls):
-    """Class decorator: make ``cls`` a frozen op dataclass and register it under ``cls.kind``."""
+    """Class decorator: make ``cls`` a frozen op dataclass and register it under ``cls.kind``.
+
+    ``cls.traits`` must hold :class:`~snnc.ir.traits.Trait` subclasses; a kind is
+    ``<dialect>.<name>`` and registered once.
+    """
     if cls.kind in OPS:
         raise ValueError(f"op kind {cls.kind!r} registered twice")
+    if "." not in cls.kind:
+        raise ValueError(f"op kind {cls.kind!r} needs a dialect prefix (e.g. 'nn.{cls.kind}')")
+    bad = [t for t in cls.traits if not (isinstance(t, type) and issubclass(t, T.Trait))]
+    if bad:
+        raise ValueError(f"op {cls.kind}: traits {bad} are not Trait classes")
+    cls.traits = frozenset(cls.traits)
     cls = dataclass(frozen=True, eq=False)(cls)
     OPS[cls.kind] = cls
     return cls
@@ -65,6 +76,40 @@ def _freeze(value):
     return value
 
 
+def _normalize_quant(value) -> tuple:
+    """``quant`` as a tuple of ``(param, QInt)`` pairs sorted by name (a dict works too)."""
+    items = value.items() if isinstance(value, dict) else value
+    out = []
+    for name, dt in items:
+        if not isinstance(dt, DType) or not dt.is_quantized:
+            raise OpError(f"quant entry for '{name}' is {dt!r} (expected a QInt dtype)")
+        out.append((str(name), dt))
+    return tuple(sorted(out))
+
+
+def _check_quantized(op: Op, name: str, dt: DType) -> None:
+    """A quantized parameter: exists, its exponents fit its shape, and every value is an
+    in-range integer times ``2**exp``."""
+    if name not in op.params:
+        raise OpError(f"quant names '{name}', which is not a parameter of {op.kind}")
+    a = getattr(op, name)
+    if a is None:
+        raise OpError(f"quant names parameter '{name}', which is not set")
+    if dt.per_channel and (a.ndim == 0 or a.shape[-1] != len(dt.exp)):
+        raise OpError(
+            f"parameter '{name}' {list(a.shape)} has {len(dt.exp)} per-channel exponents "
+            f"(expected one per element of its last axis)"
+        )
+    m = np.asarray(a, np.float64) / dt.scale()
+    lo, hi = dt.int_range()
+    if not np.all(np.isfinite(m)) or np.any(m != np.rint(m)) or m.min(initial=0) < lo or m.max(initial=0) > hi:
+        raise OpError(
+            f"parameter '{name}' holds values that are not {dt.bits}-bit integers times 2**exp "
+            f"(dtype {dt})",
+            "quantize with snnc.ir.quant.quantize_param, which rounds and clips",
+        )
+
+
 def _frozen_array(value) -> np.ndarray | None:
     if value is None:
         return None
@@ -73,10 +118,21 @@ def _frozen_array(value) -> np.ndarray | None:
     return a
 
 
+@dataclass(frozen=True, eq=False)
 class Op:
-    """Base class of all IR ops. Subclasses are frozen dataclasses made by :func:`register_op`."""
+    """Base class of all IR ops. Subclasses are frozen dataclasses made by :func:`register_op`.
+
+    ``quant`` (keyword-only, on every op) says which numpy parameters are fixed point:
+    ``((param, QInt dtype), ...)``. A quantized parameter's array holds the exact
+    dequantized values ``mantissa * 2**exp`` (so every float consumer computes the exact
+    quantized semantics); :meth:`mantissa` gives the integers, which is what the serializer
+    stores and a chip receives. The printer shows the q-type in the parameter's literal
+    (``weight=<q8e-7[3,3,1,16] #hash>``) instead of printing ``quant``.
+    """
 
     kind: ClassVar[str] = ""
+    #: what the op is (see :mod:`snnc.ir.traits`); consumers ask :meth:`has`
+    traits: ClassVar[frozenset] = frozenset()
     #: number of inputs; None means variadic (at least ``min_inputs``)
     arity: ClassVar[int | None] = 1
     min_inputs: ClassVar[int] = 1
@@ -87,13 +143,22 @@ class Op:
     #: fields the printer leaves out while they hold their default value
     quiet_fields: ClassVar[tuple[str, ...]] = ()
 
+    quant: tuple = dataclasses.field(default=(), kw_only=True)
+
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.name in self.params:
                 object.__setattr__(self, f.name, _frozen_array(v))
+            elif f.name == "quant":
+                object.__setattr__(self, f.name, _normalize_quant(v))
             else:
                 object.__setattr__(self, f.name, _freeze(v))
+
+    @classmethod
+    def has(cls, trait: type[T.Trait]) -> bool:
+        """True when the op declares ``trait``."""
+        return trait in cls.traits
 
     # ----------------------------------------------------------------- introspection
     @property
@@ -120,13 +185,34 @@ class Op:
     def num_inputs_ok(self, n: int) -> bool:
         return n == self.arity if self.arity is not None else n >= self.min_inputs
 
+    # ----------------------------------------------------------------- quantization
+    def qtype(self, name: str) -> DType:
+        """The dtype of parameter ``name``: its QInt when quantized, else f32."""
+        return dict(self.quant).get(name, F32)
+
+    def mantissa(self, name: str) -> np.ndarray:
+        """The integer mantissas of quantized parameter ``name`` (int64)."""
+        dt = self.qtype(name)
+        if not dt.is_quantized:
+            raise ValueError(f"{self.kind}: parameter '{name}' is not quantized")
+        return np.rint(np.asarray(getattr(self, name), np.float64) / dt.scale()).astype(np.int64)
+
+    @property
+    def is_quantized(self) -> bool:
+        """Every numpy parameter that is set is fixed point (and there is at least one)."""
+        arrays = self.param_arrays()
+        return bool(arrays) and all(self.qtype(p).is_quantized for p in arrays)
+
     # ----------------------------------------------------------------- semantics
     def infer_type(self, in_types: list[TensorType]) -> TensorType:
         """Check the inputs and parameters, return the output type (raise OpError)."""
         raise NotImplementedError
 
     def verify(self, in_types: list[TensorType]) -> TensorType:
-        """Full check: parameter hygiene plus :meth:`infer_type`. Returns the inferred type."""
+        """Full check: parameter hygiene (finite, read-only, quantized values on their grid)
+        plus :meth:`infer_type`. Returns the inferred type."""
+        for name, dt in self.quant:
+            _check_quantized(self, name, dt)
         for name, a in self.param_arrays().items():
             if a.flags.writeable:
                 raise OpError(f"parameter '{name}' is writeable", "ops copy parameters on creation")
@@ -245,6 +331,7 @@ class Input(Op):
     """A model input. ``index`` orders several inputs; the shape comes from the type."""
 
     kind: ClassVar[str] = "nn.input"
+    traits: ClassVar = frozenset({T.GraphIO})
     arity: ClassVar[int] = 0
     type_fields: ClassVar[tuple[str, ...]] = ("shape",)
     quiet_fields: ClassVar[tuple[str, ...]] = ("index",)
@@ -260,6 +347,7 @@ class Output(Op):
     """A model output (identity). ``index`` orders several outputs."""
 
     kind: ClassVar[str] = "nn.output"
+    traits: ClassVar = frozenset({T.GraphIO, T.PreservesDtype})
     quiet_fields: ClassVar[tuple[str, ...]] = ("index",)
     index: int = 0
 
@@ -275,6 +363,7 @@ class Dense(Op):
     """``y = x @ weight + bias`` on the last axis (leading axes are independent)."""
 
     kind: ClassVar[str] = "nn.dense"
+    traits: ClassVar = frozenset({T.Linear, T.HasWeights})
     params: ClassVar[tuple[str, ...]] = ("weight", "bias")
     weight: Any = None
     bias: Any = None
@@ -295,6 +384,7 @@ class Dense(Op):
 class _ConvBase(Op):
     """Shared geometry of the N-d convolutions."""
 
+    traits: ClassVar = frozenset({T.Linear, T.HasWeights})
     n_spatial: ClassVar[int] = 2
     params: ClassVar[tuple[str, ...]] = ("weight", "bias")
 
@@ -415,6 +505,7 @@ class BatchNorm(Op):
     """Inference-mode batch normalisation along ``axis`` (an index into the sample shape)."""
 
     kind: ClassVar[str] = "nn.batch_norm"
+    traits: ClassVar = frozenset({T.Linear, T.ChannelAffine})
     params: ClassVar[tuple[str, ...]] = ("gamma", "beta", "mean", "var")
     gamma: Any = None
     beta: Any = None
@@ -449,6 +540,7 @@ class Affine(Op):
     """``y = x * scale + offset``; scale/offset are scalars or per-element along ``axis``."""
 
     kind: ClassVar[str] = "nn.affine"
+    traits: ClassVar = frozenset({T.Linear, T.ChannelAffine})
     params: ClassVar[tuple[str, ...]] = ("scale", "offset")
     scale: Any = 1.0
     offset: Any = 0.0
@@ -473,6 +565,7 @@ class Add(Op):
     """Weighted sum of equally shaped inputs: ``sum(c_i * x_i)`` (Add, Subtract, Average)."""
 
     kind: ClassVar[str] = "nn.add"
+    traits: ClassVar = frozenset({T.Linear})
     arity: ClassVar[None] = None
     min_inputs: ClassVar[int] = 2
     coeffs: tuple[float, ...] = (1.0, 1.0)
@@ -494,6 +587,7 @@ class Concat(Op):
     """Concatenate along ``axis`` (an index into the sample shape)."""
 
     kind: ClassVar[str] = "nn.concat"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues})
     arity: ClassVar[None] = None
     min_inputs: ClassVar[int] = 1
     axis: int = -1
@@ -537,6 +631,7 @@ class AvgPool(_PoolBase):
     """Average pooling; padded cells are not counted (TensorFlow's rule)."""
 
     kind: ClassVar[str] = "nn.avg_pool"
+    traits: ClassVar = frozenset({T.Linear})
 
 
 @register_op
@@ -544,6 +639,7 @@ class MaxPool(_PoolBase):
     """Max pooling (padded cells never win)."""
 
     kind: ClassVar[str] = "nn.max_pool"
+    traits: ClassVar = frozenset({T.HostOnly})
 
 
 @dataclass(frozen=True, eq=False)
@@ -565,6 +661,7 @@ class GlobalAvgPool(_GlobalPoolBase):
     """Mean over the spatial dims."""
 
     kind: ClassVar[str] = "nn.global_avg_pool"
+    traits: ClassVar = frozenset({T.Linear})
 
 
 @register_op
@@ -572,6 +669,7 @@ class GlobalMaxPool(_GlobalPoolBase):
     """Max over the spatial dims."""
 
     kind: ClassVar[str] = "nn.global_max_pool"
+    traits: ClassVar = frozenset({T.HostOnly})
 
 
 # =============================================================================== shape ops
@@ -582,6 +680,7 @@ class Flatten(Op):
     """Row-major flatten of the sample (channels-last order, as Keras)."""
 
     kind: ClassVar[str] = "nn.flatten"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues, T.PreservesDtype, T.ShapeOnly})
 
     def infer_type(self, in_types):
         t = _one(in_types)
@@ -593,6 +692,7 @@ class Reshape(Op):
     """Row-major reshape of the sample to ``shape``."""
 
     kind: ClassVar[str] = "nn.reshape"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues, T.PreservesDtype, T.ShapeOnly})
     shape: tuple[int, ...] = ()
 
     def infer_type(self, in_types):
@@ -607,6 +707,7 @@ class Transpose(Op):
     """Permute the sample axes: output axis i is input axis ``perm[i]`` (Permute, layouts)."""
 
     kind: ClassVar[str] = "nn.transpose"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues, T.PreservesDtype})
     perm: tuple[int, ...] = ()
 
     def infer_type(self, in_types):
@@ -621,6 +722,7 @@ class Pad(Op):
     """Constant padding: one ``(before, after)`` pair per sample axis."""
 
     kind: ClassVar[str] = "nn.pad"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues})
     pads: tuple[tuple[int, int], ...] = ()
     value: float = 0.0
 
@@ -638,6 +740,7 @@ class Crop(Op):
     """Cropping: one ``(before, after)`` pair per sample axis."""
 
     kind: ClassVar[str] = "nn.crop"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues, T.PreservesDtype})
     crops: tuple[tuple[int, int], ...] = ()
 
     def infer_type(self, in_types):
@@ -655,6 +758,7 @@ class Upsample(Op):
     """Nearest-neighbour upsampling of the spatial dims (the ``len(scale)`` before channels)."""
 
     kind: ClassVar[str] = "nn.upsample"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues})
     scale: tuple[int, ...] = (2, 2)
     method: str = "nearest"
 
@@ -672,6 +776,7 @@ class Identity(Op):
     """No-op (Dropout, GaussianNoise and friends at inference)."""
 
     kind: ClassVar[str] = "nn.identity"
+    traits: ClassVar = frozenset({T.Linear, T.MovesValues, T.PreservesDtype})
 
     def infer_type(self, in_types):
         return _one(in_types)
@@ -685,6 +790,7 @@ class ReLU(Op):
     """Keras ReLU: ``x >= threshold ? min(x, max_value) : negative_slope * (x - threshold)``."""
 
     kind: ClassVar[str] = "ann.relu"
+    traits: ClassVar = frozenset({T.Activation, T.ReLULike})
     max_value: float | None = None
     negative_slope: float = 0.0
     threshold: float = 0.0
@@ -700,6 +806,7 @@ class Softmax(Op):
     """Softmax along ``axis``."""
 
     kind: ClassVar[str] = "ann.softmax"
+    traits: ClassVar = frozenset({T.Activation, T.Readout, T.HostOnly})
     axis: int = -1
 
     def infer_type(self, in_types):
@@ -711,6 +818,7 @@ class Elu(Op):
     """ELU with ``alpha``."""
 
     kind: ClassVar[str] = "ann.elu"
+    traits: ClassVar = frozenset({T.Activation, T.HostOnly})
     alpha: float = 1.0
 
     def infer_type(self, in_types):
@@ -722,6 +830,7 @@ class HardSigmoid(Op):
     """``clip(slope * x + offset, 0, 1)``: Keras 2 uses slope 0.2, Keras 3 slope 1/6."""
 
     kind: ClassVar[str] = "ann.hard_sigmoid"
+    traits: ClassVar = frozenset({T.Activation, T.HostOnly})
     slope: float = 0.2
     offset: float = 0.5
 
@@ -734,13 +843,14 @@ class Gelu(Op):
     """GELU: exact (erf) form, or the tanh approximation."""
 
     kind: ClassVar[str] = "ann.gelu"
+    traits: ClassVar = frozenset({T.Activation, T.HostOnly})
     approximate: bool = False
 
     def infer_type(self, in_types):
         return TensorType(_one(in_types).shape, F32)
 
 
-def _simple_activation(name: str, doc: str):
+def _simple_activation(name: str, doc: str, traits=(T.Activation, T.HostOnly)):
     cls = type(
         name.capitalize(),
         (Op,),
@@ -749,15 +859,21 @@ def _simple_activation(name: str, doc: str):
             "__module__": __name__,
             "__annotations__": {"kind": "ClassVar[str]"},
             "kind": f"ann.{name}",
+            "traits": frozenset(traits),
             "infer_type": lambda self, in_types: TensorType(_one(in_types).shape, F32),
         },
     )
     return register_op(cls)
 
 
-Linear = _simple_activation("linear", "Identity activation (explicit, so readouts are visible).")
-Sigmoid = _simple_activation("sigmoid", "Logistic sigmoid.")
-Tanh = _simple_activation("tanh", "Hyperbolic tangent.")
+Linear = _simple_activation(
+    "linear",
+    "Identity activation (explicit, so readouts are visible).",
+    (T.Activation, T.Readout, T.Linear, T.MovesValues),
+)
+# nengo has exact rate neurons for these two (Sigmoid, Tanh), so they are not host-only
+Sigmoid = _simple_activation("sigmoid", "Logistic sigmoid.", (T.Activation,))
+Tanh = _simple_activation("tanh", "Hyperbolic tangent.", (T.Activation,))
 Selu = _simple_activation("selu", "SELU.")
 Softplus = _simple_activation("softplus", "log(1 + exp(x)).")
 Softsign = _simple_activation("softsign", "x / (1 + |x|).")
@@ -765,102 +881,39 @@ Swish = _simple_activation("swish", "x * sigmoid(x) (also called silu).")
 Exponential = _simple_activation("exponential", "exp(x).")
 
 
-# =============================================================================== SNN neurons
+# =============================================================================== quantization
 
 
-@dataclass(frozen=True, eq=False)
-class _Neuron(Op):
-    """Shared fields of neuron ops: ``J = gain * x + bias``; output scaled by ``amplitude``."""
+@register_op
+class Quantize(Op):
+    """Round values to a fixed-point grid: ``clip(round(x / 2**exp), lo, hi) * 2**exp`` with
+    ``bits``-bit signed integers (``lo, hi`` from :meth:`DType.int_range`). The output type
+    is ``q<bits>e<exp>``: a quantized activation value."""
 
-    params: ClassVar[tuple[str, ...]] = ("gain", "bias")
-    spiking: ClassVar[bool] = True
-    gain: Any = 1.0
-    bias: Any = 0.0
-    amplitude: float = 1.0
+    kind: ClassVar[str] = "nn.quantize"
+    traits: ClassVar = frozenset({T.Quantizer})
+    bits: int = 8
+    exp: int = 0
+
+    def dtype(self) -> DType:
+        from snnc.ir.types import QInt
+
+        return QInt(self.bits, self.exp)
 
     def infer_type(self, in_types):
-        t = _one(in_types)
-        _check_broadcast(self, "gain", t.shape)
-        _check_broadcast(self, "bias", t.shape)
-        if self.amplitude <= 0:
-            raise OpError(f"amplitude {self.amplitude} must be > 0")
-        self._check_neuron()
-        return TensorType(t.shape, SPIKE if self.spiking else F32)
-
-    def _check_neuron(self):
-        pass
+        if not (isinstance(self.bits, int) and 1 <= self.bits <= 32):
+            raise OpError(f"bits {self.bits!r} must be an int in 1..32")
+        return TensorType(_one(in_types).shape, self.dtype())
 
 
-@dataclass(frozen=True, eq=False)
-class _LIFNeuron(_Neuron):
-    """Shared fields of the LIF family: membrane and refractory time constants (s)."""
-
-    tau_rc: float = 0.02
-    tau_ref: float = 0.002
-
-    def _check_neuron(self):
-        if self.tau_rc <= 0 or self.tau_ref < 0:
-            raise OpError(f"tau_rc {self.tau_rc} must be > 0 and tau_ref {self.tau_ref} >= 0")
-
-
-@register_op
-class RateReLU(_Neuron):
-    """Non-spiking rectified linear (nengo ``RectifiedLinear``): ``amplitude * max(J, 0)``."""
-
-    kind: ClassVar[str] = "snn.rate_relu"
-    spiking: ClassVar[bool] = False
-
-
-@register_op
-class IF(_Neuron):
-    """Integrate-and-fire with subtractive reset (nengo ``SpikingRectifiedLinear``).
-
-    Each step ``v += max(J, 0) * dt``; ``n = floor(v)`` spikes of height ``amplitude / dt``
-    are emitted and ``v -= n``. Its rate is ``amplitude * max(J, 0)``.
-    """
-
-    kind: ClassVar[str] = "snn.if"
-
-
-@register_op
-class LIF(_LIFNeuron):
-    """Leaky integrate-and-fire (nengo ``LIF``)."""
-
-    kind: ClassVar[str] = "snn.lif"
-    min_voltage: float = 0.0
-
-
-@register_op
-class LIFRate(_LIFNeuron):
-    """Rate version of LIF (nengo ``LIFRate``)."""
-
-    kind: ClassVar[str] = "snn.lif_rate"
-    spiking: ClassVar[bool] = False
-
-
-@register_op
-class LoihiIF(_Neuron):
-    """Loihi's spiking rectified linear (nengo-loihi ``LoihiSpikingRectifiedLinear``)."""
-
-    kind: ClassVar[str] = "snn.loihi_if"
-
-
-@register_op
-class LoihiLIF(_LIFNeuron):
-    """Loihi's LIF (nengo-loihi ``LoihiLIF``: discretised refractory period and voltage)."""
-
-    kind: ClassVar[str] = "snn.loihi_lif"
-
-
-NEURON_KINDS = tuple(k for k, c in OPS.items() if issubclass(c, _Neuron))
-SPIKING_KINDS = tuple(k for k in NEURON_KINDS if OPS[k].spiking)
+# =============================================================================== trait queries
 
 
 def is_neuron(op: Op) -> bool:
-    """True for every ``snn.*`` neuron op (spiking or rate)."""
-    return isinstance(op, _Neuron)
+    """True for every neuron op of the catalogue (spiking or rate)."""
+    return op.has(T.Neuron)
 
 
 def is_spiking(op: Op) -> bool:
     """True for neuron ops that emit spikes."""
-    return isinstance(op, _Neuron) and op.spiking
+    return op.has(T.Spiking)

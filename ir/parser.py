@@ -13,118 +13,73 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from snnc.errors import IRError, IRParseError
+from snnc.ir.errors import IRError, IRParseError
 from snnc.ir.graph import Graph
+from snnc.ir.lexer import WORD, Cursor
 from snnc.ir.ops import OPS, OpError, array_hash
 from snnc.ir.types import parse_type
 
-_NAME = re.compile(r'[A-Za-z_][\w.\-/]*|"(?:[^"\\]|\\.)*"')
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)")
-_WORD = re.compile(r"[A-Za-z_][\w.]*")
-_TYPE = re.compile(r"[a-z0-9\-]+\[[0-9,\s]*\]")
+_TYPE = re.compile(r"[a-z0-9\-]+(?:\((?:\s*-?\d+\s*,?)*\))?\[[0-9,\s]*\]")
 
 
-class _Cursor:
-    """A character cursor over one line with small recursive-descent helpers."""
+def _cursor(text: str, lineno: int) -> Cursor:
+    return Cursor(text, IRParseError, where=f"line {lineno}")
 
-    def __init__(self, text: str, lineno: int):
-        self.text, self.pos, self.lineno = text, 0, lineno
 
-    def error(self, what: str) -> IRParseError:
-        caret = " " * self.pos + "^"
-        return IRParseError(
-            f"line {self.lineno}, column {self.pos + 1}: {what}\n  {self.text}\n  {caret}"
-        )
+def _array_reader(weights, node: str, key: str, quant: dict):
+    """The ``<type #hash>`` / ``<type [values]>`` reader for parameter ``key`` of ``node``;
+    a q-typed literal records its dtype in ``quant``."""
 
-    def skip(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in " \t":
-            self.pos += 1
-
-    def peek(self, s: str) -> bool:
-        self.skip()
-        return self.text.startswith(s, self.pos)
-
-    def accept(self, s: str) -> bool:
-        if self.peek(s):
-            self.pos += len(s)
-            return True
-        return False
-
-    def expect(self, s: str) -> None:
-        if not self.accept(s):
-            found = self.text[self.pos : self.pos + 12] or "end of line"
-            raise self.error(f"expected '{s}', found '{found}'")
-
-    def match(self, regex: re.Pattern, what: str) -> str:
-        self.skip()
-        m = regex.match(self.text, self.pos)
-        if not m:
-            raise self.error(f"expected {what}")
-        self.pos = m.end()
-        return m.group(0)
-
-    def name(self) -> str:
-        """A node or graph name (bare or JSON-quoted), without the sigil."""
-        tok = self.match(_NAME, "a name")
-        return json.loads(tok) if tok.startswith('"') else tok
-
-    def at_end(self) -> bool:
-        self.skip()
-        return self.pos >= len(self.text)
-
-    # ------------------------------------------------------------------ values
-    def value(self, weights, node: str, key: str):
-        self.skip()
-        c = self.text[self.pos : self.pos + 1]
-        if c == "(":
-            self.pos += 1
-            items = []
-            while not self.accept(")"):
-                items.append(self.value(weights, node, key))
-                if not self.accept(","):
-                    self.expect(")")
-                    break
-            return tuple(items)
-        if c == '"':
-            return self.name()
-        if c == "<":
-            return self.array(weights, node, key)
-        if self.text.startswith(("none", "true", "false"), self.pos):
-            word = self.match(_WORD, "a value")
-            if word in ("none", "true", "false"):
-                return {"none": None, "true": True, "false": False}[word]
-            raise self.error(f"unknown word '{word}'")
-        tok = self.match(_NUMBER, "a value (number, string, tuple, array, none, true, false)")
-        if re.fullmatch(r"[-+]?\d+", tok):
-            return int(tok)
-        return float(tok)
-
-    def array(self, weights, node: str, key: str) -> np.ndarray:
-        self.expect("<")
-        t = parse_type(self.match(_TYPE, "an array type like f32[3,3]"))
-        end = self.text.find(">", self.pos)
+    def read(cur: Cursor) -> np.ndarray:
+        cur.expect("<")
+        t = parse_type(cur.match(_TYPE, "an array type like f32[3,3]"))
+        end = cur.text.find(">", cur.pos)
         if end < 0:
-            raise self.error("unterminated array literal (missing '>')")
-        body = self.text[self.pos : end].strip()
-        self.pos = end + 1
+            raise cur.error("unterminated array literal (missing '>')")
+        body = cur.text[cur.pos : end].strip()
+        cur.pos = end + 1
+        q = t.dtype if t.dtype.is_quantized else None
+        if q is not None and q.per_channel and (not t.shape or t.shape[-1] != len(q.exp)):
+            raise cur.error(
+                f"{t} has {len(q.exp)} per-channel exponents (expected one per element of its "
+                "last axis)"
+            )
         if body.startswith("#"):
             digest = body[1:].split()[0]
             if weights is None or f"{node}.{key}" not in weights:
-                raise self.error(
+                raise cur.error(
                     f"parameter {node}.{key} is printed as a hash; its array is needed "
                     "(load the model.snnc, or print with weights=full)"
                 )
-            a = np.asarray(weights[f"{node}.{key}"], dtype=np.float32)
+            raw = np.asarray(weights[f"{node}.{key}"])
+            a = _dequantize(raw, q) if q is not None and raw.dtype.kind in "iu" else raw.astype(np.float32)
             if array_hash(a) != digest:
-                raise self.error(f"weights for {node}.{key} do not match hash #{digest}")
+                raise cur.error(f"weights for {node}.{key} do not match hash #{digest}")
         else:
             try:
-                a = np.array(json.loads(_json_floats(body)), dtype=np.float32)
+                data = np.array(json.loads(_json_floats(body)))
             except ValueError as e:
-                raise self.error(f"bad array literal: {e}") from None
+                raise cur.error(f"bad array literal: {e}") from None
+            if q is not None:  # full q-typed literals hold the integer mantissas
+                if data.size and data.dtype.kind not in "iu":
+                    raise cur.error(f"a {t.dtype} literal holds integers (the mantissas)")
+                a = _dequantize(data.astype(np.int64), q)
+            else:
+                a = data.astype(np.float32)
         if a.shape != t.shape:
-            raise self.error(f"array has shape {list(a.shape)}, its type says {t}")
+            raise cur.error(f"array has shape {list(a.shape)}, its type says {t}")
+        if q is not None:
+            quant[key] = q
+        elif not t.dtype.kind == "f32":
+            raise cur.error(f"parameters are f32 or q-typed (got {t.dtype})")
         return a
+
+    return read
+
+
+def _dequantize(mantissa: np.ndarray, q) -> np.ndarray:
+    """``mantissa * 2**exp`` as float32 (exact for the bit widths the IR allows)."""
+    return (mantissa.astype(np.float64) * q.scale()).astype(np.float32)
 
 
 def _json_floats(body: str) -> str:
@@ -141,7 +96,7 @@ def parse_graph(text: str, weights: Mapping[str, np.ndarray] | None = None) -> G
     if not lines:
         raise IRParseError("empty .snnir text (expected 'graph @name(dt=...) {')")
     lineno, header = lines[0]
-    cur = _Cursor(header, lineno)
+    cur = _cursor(header, lineno)
     cur.expect("graph")
     cur.expect("@")
     name = cur.name()
@@ -149,14 +104,16 @@ def parse_graph(text: str, weights: Mapping[str, np.ndarray] | None = None) -> G
     if cur.accept("("):
         cur.expect("dt")
         cur.expect("=")
-        dt = cur.value(None, "graph", "dt")
+        dt = cur.literal()
         cur.expect(")")
+    if isinstance(dt, bool) or not isinstance(dt, int | float):
+        raise cur.error(f"dt must be a number of seconds (got {dt!r})")
     cur.expect("{")
     g = Graph(name, dt)
     if lines[-1][1].strip() != "}":
         raise IRParseError(f"line {lines[-1][0]}: expected the closing '}}' of graph @{name}")
     for lineno, line in lines[1:-1]:
-        _parse_node(g, _Cursor(line, lineno), weights)
+        _parse_node(g, _cursor(line, lineno), weights)
     return g
 
 
@@ -164,7 +121,7 @@ def _parse_node(g: Graph, cur: _Cursor, weights) -> None:
     cur.expect("%")
     node = cur.name()
     cur.expect("=")
-    kind = cur.match(_WORD, "an op kind like nn.dense")
+    kind = cur.match(WORD, "an op kind like nn.dense")
     if kind not in OPS:
         raise cur.error(f"unknown op '{kind}' (known: {', '.join(sorted(OPS))})")
     cls = OPS[kind]
@@ -177,18 +134,21 @@ def _parse_node(g: Graph, cur: _Cursor, weights) -> None:
         if cur.accept("["):
             cur.expect("synapse")
             cur.expect("=")
-            syn = cur.value(None, node, "synapse")
+            syn = cur.literal()
             cur.expect("]")
         synapses.append(syn)
         if not cur.accept(","):
             cur.expect(")")
             break
     fields: dict = {}
+    quant: dict = {}
     if cur.accept("{"):
         while not cur.accept("}"):
-            key = cur.match(_WORD, "an attribute name")
+            key = cur.match(WORD, "an attribute name")
             cur.expect("=")
-            fields[key] = cur.value(weights, node, key)
+            if key in fields:
+                raise cur.error(f"attribute '{key}' given twice")
+            fields[key] = cur.literal(_array_reader(weights, node, key, quant))
             if not cur.accept(","):
                 cur.expect("}")
                 break
@@ -197,19 +157,26 @@ def _parse_node(g: Graph, cur: _Cursor, weights) -> None:
     meta = {}
     if cur.accept("#meta"):
         cur.skip()
+        meta = None
         try:
             meta, cur.pos = json.JSONDecoder().raw_decode(cur.text, cur.pos)
         except ValueError as e:
             raise cur.error(f"bad #meta JSON: {e}") from None
+        if not isinstance(meta, dict):
+            raise cur.error("#meta must be a JSON object")
     if cur.accept("//"):  # trailing comment
         cur.pos = len(cur.text)
     if not cur.at_end():
         raise cur.error("unexpected text after the type")
     for f in cls.type_fields:
         fields[f] = t.shape
+    if "quant" in fields:
+        raise cur.error("'quant' is not written as an attribute: q-typed parameter literals say it")
+    if quant:
+        fields["quant"] = quant
     try:
         op = cls(**fields)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise cur.error(f"{kind}: {e}") from None
     for src in inputs:
         if src not in g:

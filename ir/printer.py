@@ -17,43 +17,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 
 import numpy as np
 
 from snnc.ir.graph import Graph
+from snnc.ir.lexer import format_float, format_literal
+from snnc.ir.lexer import format_name as _format_name
 from snnc.ir.ops import Op, array_hash
+from snnc.ir.types import F32, DType
 
 WEIGHT_MODES = ("hash", "stats", "full")
-_BARE_NAME = re.compile(r"^[A-Za-z_][\w.\-/]*$")
+
+#: an attribute value as text (the lexer's literal form)
+format_value = format_literal
 
 
 def format_name(name: str) -> str:
-    """``%conv1`` for plain names, ``%"odd name"`` otherwise."""
-    return f"%{name}" if _BARE_NAME.match(name) else "%" + json.dumps(name)
-
-
-def format_float(x: float) -> str:
-    """Shortest text that reads back to the same float64."""
-    return repr(float(x))
-
-
-def format_value(v) -> str:
-    """Text of an attribute value: none, true/false, int, float, "string", (tuple,)."""
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return format_float(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, tuple):
-        inner = ",".join(format_value(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    raise TypeError(f"cannot print attribute value {v!r} of type {type(v).__name__}")
+    """``%conv1`` for plain names, ``%"odd name"`` (JSON-escaped) otherwise."""
+    return "%" + _format_name(name)
 
 
 def _array_body(a: np.ndarray) -> str:
@@ -63,10 +44,22 @@ def _array_body(a: np.ndarray) -> str:
     return "[" + ",".join(_array_body(x) for x in a) + "]"
 
 
-def format_array(a: np.ndarray, weights: str = "hash") -> str:
-    """``<f32[3,3] #hash>``, ``<f32[3,3] #hash min=.. max=.. mean=.. std=..>`` or full."""
-    t = f"f32[{','.join(str(d) for d in a.shape)}]"
+def _int_body(m: np.ndarray) -> str:
+    if m.ndim == 0:
+        return str(int(m))
+    return "[" + ",".join(_int_body(x) for x in m) + "]"
+
+
+def format_array(a: np.ndarray, weights: str = "hash", dtype: DType = F32) -> str:
+    """``<f32[3,3] #hash>``, ``<f32[3,3] #hash min=.. max=.. mean=.. std=..>`` or full.
+
+    A quantized parameter shows its q-type (``<q8e-7[3,3] #hash>``); in full it prints its
+    integer mantissas. The hash is always of the (dequantized) float32 values."""
+    t = f"{dtype}[{','.join(str(d) for d in a.shape)}]"
     if weights == "full" or a.ndim == 0:
+        if dtype.is_quantized:
+            m = np.rint(np.asarray(a, np.float64) / dtype.scale()).astype(np.int64)
+            return f"<{t} {_int_body(m)}>"
         return f"<{t} {_array_body(a)}>"
     text = f"<{t} #{array_hash(a)}"
     if weights == "stats" and a.size:
@@ -80,11 +73,13 @@ def format_op(op: Op, inputs: str, weights: str = "hash") -> str:
     parts = []
     defaults = {f.name: f.default for f in dataclasses.fields(op)}
     for name, value in op.attrs().items():
+        if name == "quant":  # shown by the parameters' q-types
+            continue
         if name in op.type_fields or (name in op.quiet_fields and value == defaults[name]):
             continue
         parts.append(f"{name}={format_value(value)}")
     for name, a in op.param_arrays().items():
-        parts.append(f"{name}={format_array(a, weights)}")
+        parts.append(f"{name}={format_array(a, weights, op.qtype(name))}")
     # parameters first: they are the big, op-defining fields
     n_attrs = len(parts) - len(op.param_arrays())
     parts = parts[n_attrs:] + parts[:n_attrs]
@@ -107,7 +102,7 @@ def print_graph(g: Graph, weights: str = "hash", meta: bool = False) -> str:
     """The whole graph as ``.snnir`` text (ends with a newline)."""
     if weights not in WEIGHT_MODES:
         raise ValueError(f"weights={weights!r} (expected one of {', '.join(WEIGHT_MODES)})")
-    lines = [f"graph @{format_name(g.name)[1:]}(dt={format_float(g.dt)}) {{"]
+    lines = [f"graph @{_format_name(g.name)}(dt={format_float(g.dt)}) {{"]
     lines += ["  " + format_node(g, n, weights, meta) for n in g.topo_order()]
     lines.append("}")
     return "\n".join(lines) + "\n"

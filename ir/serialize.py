@@ -17,18 +17,42 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import IRError, ModelFileError
+from snnc.ir.errors import IRError, ModelFileError
 from snnc.ir.graph import Graph
 from snnc.ir.ops import array_hash
+from snnc.ir.traits import Neuron
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import format_array, print_graph
 
 FORMAT_VERSION = 1
 
 
-def graph_weights(g: Graph) -> dict[str, np.ndarray]:
-    """Every parameter of ``g`` as ``"<node>.<param>" -> array``."""
-    return {f"{n}.{k}": a for n in g.topo_order() for k, a in g.op(n).param_arrays().items()}
+def graph_weights(g: Graph, mantissas: bool = False) -> dict[str, np.ndarray]:
+    """Every parameter of ``g`` as ``"<node>.<param>" -> array``.
+
+    With ``mantissas`` a quantized parameter is stored as its integer mantissas (the
+    smallest signed integer type that holds them): what ``weights.npz`` of a ``model.snnc``
+    holds, so the file says exactly what a chip gets. The parser dequantizes them."""
+    out = {}
+    for n in g.topo_order():
+        op = g.op(n)
+        for k, a in op.param_arrays().items():
+            if mantissas and op.qtype(k).is_quantized:
+                m = op.mantissa(k)
+                a = m.astype(np.min_scalar_type(-max(1, int(np.abs(m).max(initial=0)))))
+            out[f"{n}.{k}"] = a
+    return out
+
+
+def snnc_version() -> str:
+    """The installed snnc version (read from the package metadata: ``snnc.ir`` imports
+    nothing above itself)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("snnc")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -48,13 +72,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def to_snnc_bytes(g: Graph, manifest: dict | None = None) -> bytes:
     """The bytes of a ``model.snnc`` zip for ``g``."""
-    from snnc import __version__
-
     npz = io.BytesIO()
-    np.savez(npz, **graph_weights(g))
+    np.savez(npz, **graph_weights(g, mantissas=True))
     man = {
         "format_version": FORMAT_VERSION,
-        "snnc_version": __version__,
+        "snnc_version": snnc_version(),
         "graph": g.name,
         "fingerprint": g.fingerprint(),
         "stage": g.stage.value,
@@ -121,7 +143,7 @@ def to_json(g: Graph, weights: str = "hash") -> dict:
         op = g.op(n)
         params = {}
         for k, a in op.param_arrays().items():
-            entry = {"shape": list(a.shape), "hash": array_hash(a)}
+            entry = {"shape": list(a.shape), "dtype": str(op.qtype(k)), "hash": array_hash(a)}
             if weights == "full":
                 entry["data"] = a.tolist()
             elif weights == "stats" and a.size:
@@ -131,7 +153,7 @@ def to_json(g: Graph, weights: str = "hash") -> dict:
             {
                 "name": n,
                 "op": op.kind,
-                "attrs": {k: _jsonable(v) for k, v in op.attrs().items()},
+                "attrs": {k: _jsonable(v) for k, v in op.attrs().items() if k != "quant"},
                 "params": params,
                 "type": str(g.type(n)),
                 "inputs": [{"node": s, "port": p, "synapse": syn} for s, p, syn in g.in_edges(n)],
@@ -150,9 +172,9 @@ def to_dot(g: Graph) -> str:
     lines = [f"digraph {q(g.name)} {{", "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
     for n in g.topo_order():
         op = g.op(n)
-        params = " ".join(format_array(a) for a in op.param_arrays().values())
+        params = " ".join(format_array(a, dtype=op.qtype(k)) for k, a in op.param_arrays().items())
         label = f"{n}\\n{op.kind}\\n{g.type(n)}" + (f"\\n{params}" if params else "")
-        style = ', style=filled, fillcolor="#ffe0b0"' if op.dialect == "snn" else ""
+        style = ', style=filled, fillcolor="#ffe0b0"' if op.has(Neuron) else ""
         lines.append(f"  {q(n)} [label={q(label).replace(chr(92) * 2, chr(92))}{style}];")
     for n in g.topo_order():
         for src, port, syn in g.in_edges(n):

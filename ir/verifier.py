@@ -14,8 +14,10 @@ Rules (each has a name used in errors and tests):
                   of consistent shapes
 ``type``          the stored type equals the inferred type
 ``synapse``       synapses are None or a positive finite time constant
-``stage``         no ``ann.*`` activation remains once neuron ops exist (a half-lowered
-                  graph), and spike-typed values only leave spiking neuron ops
+``stage``         no activation but a readout remains once neuron ops exist (a half-lowered
+                  graph); spike-typed values only leave spiking neurons or ops that
+                  preserve their input's dtype; fixed-point (QInt) values only leave
+                  quantizers or dtype-preserving ops
 """
 
 from __future__ import annotations
@@ -24,13 +26,11 @@ import math
 
 import networkx as nx
 
-from snnc.errors import IRVerifyError
-from snnc.ir.graph import READOUT_KINDS, Graph
-from snnc.ir.ops import Op, OpError, is_neuron
+from snnc.ir import traits as T
+from snnc.ir.errors import IRVerifyError
+from snnc.ir.graph import Graph
+from snnc.ir.ops import Input, Op, OpError, Output
 from snnc.ir.types import TensorType
-
-#: ops whose output keeps its input's dtype (so spikes may flow through them)
-_SPIKE_PASSTHROUGH = ("nn.output", "nn.identity", "nn.flatten", "nn.reshape", "nn.transpose", "nn.crop")
 
 RULES = ("dt", "acyclic", "io", "dead-node", "schema", "ports", "op", "type", "synapse", "stage")
 
@@ -49,7 +49,7 @@ def _fail(g: Graph, rule: str, node: str | None, what: str, hint: str | None = N
 
 
 def verify(g: Graph) -> None:
-    """Raise :class:`~snnc.errors.IRVerifyError` on the first broken invariant."""
+    """Raise :class:`~snnc.ir.errors.IRVerifyError` on the first broken invariant."""
     if not (isinstance(g.dt, float) and math.isfinite(g.dt) and g.dt > 0):
         _fail(g, "dt", None, f"dt must be a positive number of seconds (got {g.dt!r})")
     if not nx.is_directed_acyclic_graph(g.nx):
@@ -81,22 +81,27 @@ def _check_schema(g: Graph, n: str) -> None:
 
 
 def _check_io(g: Graph) -> None:
-    for kind, what in (("nn.input", "input"), ("nn.output", "output")):
-        nodes = g.nodes_of(kind)
+    for cls, what in ((Input, "input"), (Output, "output")):
+        nodes = g.nodes_of(cls)
         if not nodes:
-            _fail(g, "io", None, f"the graph has no {kind} node", f"every graph needs an {what}")
+            _fail(g, "io", None, f"the graph has no {cls.kind} node", f"every graph needs an {what}")
         indices = sorted(g.op(n).index for n in nodes)
         if indices != list(range(len(nodes))):
             _fail(g, "io", nodes[0], f"{what} indices are {indices} (expected 0..{len(nodes) - 1})")
-    for n in g.nodes_of("nn.output"):
+    for n in g.outputs:
         if g.users(n):
             _fail(g, "io", n, "an nn.output node has users", "outputs are sinks")
-    live = set()
-    for out in g.nodes_of("nn.output"):
-        live |= nx.ancestors(g.nx, out) | {out}
+    # one reverse sweep from the outputs (not one ancestor search per output)
+    live = set(g.outputs)
+    stack = list(live)
+    while stack:
+        for src in g.nx.predecessors(stack.pop()):
+            if src not in live:
+                live.add(src)
+                stack.append(src)
     for n in g.topo_order():
         # an unused model input is part of the interface, not dead code
-        if n not in live and g.op(n).kind != "nn.input":
+        if n not in live and not isinstance(g.op(n), Input):
             _fail(g, "dead-node", n, "the node does not reach any output", "run canonicalize (it removes dead nodes)")
 
 
@@ -115,16 +120,19 @@ def _check_node(g: Graph, n: str) -> None:
     except OpError as e:
         _fail(g, "op", n, e.message, e.hint)
     if inferred != g.type(n):
-        _fail(g, "type", n, f"stored type {g.type(n)} differs from the inferred type {inferred}", "call Graph.retype() after changing an op")
+        _fail(g, "type", n, f"stored type {g.type(n)} differs from the inferred type {inferred}", "mutate graphs through Graph methods (they re-type), or call Graph.retype()")
 
 
 def _check_stage(g: Graph) -> None:
     ops = {n: g.op(n) for n in g.nx}
-    if any(is_neuron(op) for op in ops.values()):
+    if any(op.has(T.Neuron) for op in ops.values()):
         for n, op in ops.items():
-            if op.dialect == "ann" and op.kind not in READOUT_KINDS:
+            if op.has(T.Activation) and not op.has(T.Readout):
                 _fail(g, "stage", n, f"{op.kind} remains in a graph that already has neuron ops (half-lowered)", "run lower-activations over the whole graph")
     for n in g.nx:
-        if g.type(n).dtype.is_spike and not (is_neuron(ops[n]) and ops[n].spiking) and ops[n].kind not in _SPIKE_PASSTHROUGH:
-            _fail(g, "stage", n, f"{ops[n].kind} produces spikes but is not a spiking neuron op")
+        op, dtype = ops[n], g.type(n).dtype
+        if dtype.is_spike and not (op.has(T.Spiking) or op.has(T.PreservesDtype)):
+            _fail(g, "stage", n, f"{op.kind} produces spikes but is not a spiking neuron op")
+        if dtype.is_quantized and not (op.has(T.Quantizer) or op.has(T.PreservesDtype)):
+            _fail(g, "stage", n, f"{op.kind} produces fixed-point values but is not a quantizer")
 

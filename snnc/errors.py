@@ -2,25 +2,28 @@
 
 Every error a *user* can cause (bad file, unsupported layer, bad option, bad input shape)
 derives from :class:`SnncError`; the CLI prints its message as one paragraph and exits with
-code 2. Anything else escaping the CLI is a bug in snnc (exit code 1).
+code 2. Anything else escaping the CLI is a bug in snnc (exit code 1). The IR's own errors
+(and ``SnncError`` itself) live in :mod:`snnc.ir.errors`, so that ``snnc.ir`` imports nothing
+above it; they are re-exported here.
 
 Messages follow ``<where>: <what> (expected X, got Y)`` with an optional ``hint:`` line.
 """
 
 from __future__ import annotations
 
+from snnc.ir.errors import (
+    InputShapeError,
+    IRError,
+    IRParseError,
+    IRVerifyError,
+    ModelFileError,
+    SnncError,
+)
 
-class SnncError(Exception):
-    """A problem with the user's input: exit code 2 from the CLI, no traceback."""
-
-    def __init__(self, message: str, *, hint: str | None = None):
-        self.message = message
-        self.hint = hint
-        super().__init__(message if hint is None else f"{message}\nhint: {hint}")
-
-
-class ModelFileError(SnncError):
-    """A model file cannot be read: missing, truncated, wrong format, broken JSON, bad weights."""
+__all__ = [
+    "CodegenError", "InputShapeError", "IRError", "IRParseError", "IRVerifyError",
+    "ModelFileError", "PassError", "PipelineError", "SnncError", "UnsupportedModelError",
+]
 
 
 class UnsupportedModelError(SnncError):
@@ -36,26 +39,9 @@ class UnsupportedModelError(SnncError):
         lines = [f"  - layer '{n}' ({c}): {r}" for n, c, r in self.problems]
         super().__init__(
             f"{source}: cannot convert {len(self.problems)} layer(s):\n" + "\n".join(lines),
-            hint="remove or replace these layers (see `snnc dump --help` for the supported "
-            "layer list), or convert them to supported ones before saving the model",
+            hint="remove or replace these layers (`snnc layers` lists the supported "
+            "layers), or convert them to supported ones before saving the model",
         )
-
-
-class IRError(SnncError):
-    """Malformed IR: parse errors, type errors, verifier failures."""
-
-
-class IRParseError(IRError):
-    """The ``.snnir`` text cannot be parsed."""
-
-
-class IRVerifyError(IRError):
-    """The graph breaks an IR invariant. ``rule`` names the invariant, ``node`` the culprit."""
-
-    def __init__(self, message: str, *, rule: str, node: str | None = None, hint: str | None = None):
-        self.rule = rule
-        self.node = node
-        super().__init__(message, hint=hint)
 
 
 class PassError(SnncError):
@@ -70,5 +56,3 @@ class CodegenError(SnncError):
     """The graph cannot be emitted for the chosen target."""
 
 
-class InputShapeError(SnncError):
-    """Input data does not have the shape the model expects."""

@@ -3,6 +3,7 @@
 import numpy as np
 
 from snnc.ir import Graph, ops
+from snnc.ir import neurons
 
 
 def rng(seed=0):
@@ -27,7 +28,7 @@ def cnn(seed=0) -> Graph:
     g = Graph("cnn", dt=0.001)
     g.add("input", ops.Input(shape=(8, 8, 1)))
     g.add("conv1", ops.Conv2D(weight=r.normal(size=(3, 3, 1, 4)), bias=r.normal(size=4), padding="same"), ["input"])
-    g.add("conv1.act", ops.IF(amplitude=0.01, gain=100.0, bias=r.normal(size=4)), ["conv1"])
+    g.add("conv1.act", neurons.IF(amplitude=0.01, gain=100.0, bias=r.normal(size=4)), ["conv1"])
     g.add("pool", ops.AvgPool(pool_size=(2, 2), strides=(2, 2)), ["conv1.act"], synapses=[0.005])
     g.add("flatten", ops.Flatten(), ["pool"])
     g.add("dense", ops.Dense(weight=r.normal(size=(64, 10)), bias=r.normal(size=10)), ["flatten"])

@@ -4,6 +4,7 @@ from ir_graphs import cnn, mlp
 
 from snnc.errors import IRError
 from snnc.ir import Graph, Stage, ops, verify
+from snnc.ir import neurons
 
 
 def test_add_infers_types_and_orders_ports():
@@ -44,12 +45,35 @@ def test_bypass_and_erase():
     verify(g)
 
 
-def test_replace_op_and_retype():
+def test_replace_op_retypes_users_and_names_the_one_that_breaks():
     g = mlp()
-    g.replace_op("dense", ops.Dense(weight=np.ones((4, 6))))
-    assert g.type("dense").shape == (6,)
     with pytest.raises(IRError, match="node 'out'"):
-        g.retype()  # 'out' still expects 5 inputs
+        g.replace_op("dense", ops.Dense(weight=np.ones((4, 6))))  # 'out' expects 5 inputs
+
+
+def test_rewrite_scope_retypes_once_at_the_end():
+    g = mlp()
+    with g.rewrite():
+        g.replace_op("dense", ops.Dense(weight=np.ones((4, 6))))
+        g.replace_op("out", ops.Dense(weight=np.ones((6, 3))))
+    assert g.type("dense").shape == (6,) and g.type("output").shape == (3,)
+    verify(g)
+
+
+def test_incremental_retyping_is_linear_in_a_long_chain():
+    # 5000 ReLU-like nodes replaced one by one: each replacement re-types only what changes
+    import time
+
+    g = Graph("chain")
+    prev = g.add("x", ops.Input(shape=(4,)))
+    for i in range(5000):
+        prev = g.add(f"n{i}", ops.Identity(), [prev])
+    g.add("y", ops.Output(), [prev])
+    t = time.perf_counter()
+    for i in range(5000):
+        g.replace_op(f"n{i}", ops.Flatten())
+    assert time.perf_counter() - t < 5.0
+    verify(g)
 
 
 def test_set_edge_synapse_changes_spike_types_downstream():
@@ -59,7 +83,7 @@ def test_set_edge_synapse_changes_spike_types_downstream():
     assert g.type("pool").dtype.kind == "f32"  # avg pool always yields real values
     g2 = Graph("s")
     g2.add("input", ops.Input(shape=(3,)))
-    g2.add("n", ops.IF(), ["input"])
+    g2.add("n", neurons.IF(), ["input"])
     g2.add("f", ops.Flatten(), ["n"])
     g2.add("output", ops.Output(), ["f"])
     assert g2.type("f").dtype.is_spike
@@ -109,7 +133,7 @@ def test_bypass_refuses_to_merge_two_synapses():
         g.bypass("id")
 
 
-def test_replace_op_can_retype_users():
+def test_replace_op_retypes_users():
     g = mlp()
-    g.replace_op("out", ops.Dense(weight=np.ones((5, 7))), retype_users=True)
+    g.replace_op("out", ops.Dense(weight=np.ones((5, 7))))
     assert g.type("output").shape == (7,)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from snnc.ir import ops
+from snnc.ir import neurons
 from snnc.ir.ops import OpError, resolve_padding
 from snnc.ir.types import SPIKE, TensorType
 
@@ -66,12 +67,12 @@ def test_multi_input_ops():
 
 
 def test_neurons_emit_spikes_or_rates():
-    assert ops.IF().infer_type([T(3)]).dtype == SPIKE
-    assert ops.LIF(bias=np.zeros(3)).infer_type([T(2, 3)]).dtype == SPIKE
-    assert ops.RateReLU().infer_type([T(3)]).dtype.kind == "f32"
-    assert ops.is_spiking(ops.LoihiLIF()) and not ops.is_spiking(ops.LIFRate())
+    assert neurons.IF().infer_type([T(3)]).dtype == SPIKE
+    assert neurons.LIF(bias=np.zeros(3)).infer_type([T(2, 3)]).dtype == SPIKE
+    assert neurons.RateReLU().infer_type([T(3)]).dtype.kind == "f32"
+    assert ops.is_spiking(neurons.LoihiLIF()) and not ops.is_spiking(neurons.LIFRate())
     with pytest.raises(OpError, match="tau_rc"):
-        ops.LIF(tau_rc=0.0).infer_type([T(3)])
+        neurons.LIF(tau_rc=0.0).infer_type([T(3)])
 
 
 @pytest.mark.parametrize(

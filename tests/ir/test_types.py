@@ -22,5 +22,5 @@ def test_bad_types_are_rejected(bad):
 
 
 def test_bad_dtype_message_says_what_works():
-    with pytest.raises(ValueError, match="expected f32, spike or q<bits>e<exp>"):
+    with pytest.raises(ValueError, match="expected f32, spike, spike<bits>, q<bits>e<exp>"):
         parse_dtype("int8")

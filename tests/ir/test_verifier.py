@@ -6,6 +6,7 @@ from ir_graphs import cnn, mlp
 
 from snnc.errors import IRVerifyError
 from snnc.ir import ops, verify
+from snnc.ir import neurons
 from snnc.ir.types import TensorType
 from snnc.ir.verifier import RULES
 
@@ -31,7 +32,7 @@ def broken(rule):
     elif rule == "synapse":
         g.set_edge("dense", "dense.act", 0, synapse=-1.0)
     elif rule == "stage":
-        g.insert_after("dense.act", "extra", ops.IF())
+        g.insert_after("dense.act", "extra", neurons.IF())
     return g
 
 

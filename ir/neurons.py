@@ -1,0 +1,456 @@
+"""The neuron catalogue: one op class per neuron model, declaring everything about it once.
+
+A neuron op computes ``J = gain * x + bias`` from its input and outputs ``amplitude * f(J)``
+(a rate, or spikes of height ``amplitude / dt``), as nengo's neuron types do. Each class
+declares, in one place:
+
+============== =================================================================================
+``option``     its name in ``lower-activations{neuron=...}`` and ``--neuron``
+``summary``    one line for help texts
+``spiking``    emits spikes (dtype ``spike``) or rates (``f32``)
+``relu_exact`` its rate-mode output is exactly ``amplitude * max(J, 0)`` (a ReLU lowers to it
+               with no change, and rate scaling through it is exact)
+``targets``    the targets that run it (others refuse it, naming this catalogue)
+``lowering``   fields the lowering pass fills from its options of the same name (``tau_rc``)
+``state``      per-neuron state arrays of the spiking step, all starting at 0 (at rest)
+``rate``       the rate-mode function (what the interpreter evaluates and ``normalize-rates``
+               scales with; nengo-loihi's formulas for the Loihi neurons)
+``max_rate``   the highest rate it can reach at a given ``dt`` (None: unbounded)
+``step``       the spiking step in NumPy; ``step_loop``: the same maths as an element loop that
+               :mod:`snnc.sim` compiles with numba (plain Python here: ``ir`` imports no numba)
+``nengo``      the nengo neuron type it emits (source text) and the module that defines it
+============== =================================================================================
+
+Lowering, rate normalization, the interpreter, the simulator, the emitters, help texts and
+target refusals all read these fields. A new neuron is one file that defines a subclass with
+``@register_neuron`` (load it like a custom pass: ``--load-pass FILE`` or the ``snnc.passes``
+entry points).
+
+Step functions advance ``n`` neurons of ``B`` samples one step in place::
+
+    step(x, gain, bias, out, *state, *params)   # x, out, state: (B, n); gain, bias: (n,)
+
+``params`` is :meth:`NeuronOp.step_params` ``(dt)``. ``out`` receives ``amplitude / dt`` per
+spike. The NumPy steps transcribe nengo's (``nengo/neurons.py`` 3.2, ``nengo_loihi/neurons.py``
+1.1) operation by operation in float64, so they round exactly as nengo does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from snnc.ir.ops import OpError, _check_broadcast, _one, Op, register_op
+from snnc.ir.traits import Neuron, ReLUExact, Spiking
+from snnc.ir.types import F32, SPIKE, DType, TensorType
+
+#: lowering option name -> neuron op class (filled by :func:`register_neuron`)
+NEURONS: dict[str, type[NeuronOp]] = {}
+
+
+def register_neuron(cls):
+    """Class decorator: register a neuron op (as an op, and in :data:`NEURONS` under its
+    ``option``); adds the ``Neuron``/``Spiking``/``ReLUExact`` traits its fields imply."""
+    if not cls.option:
+        raise ValueError(f"neuron {cls.__name__} declares no lowering 'option'")
+    if cls.option in NEURONS:
+        raise ValueError(f"neuron option {cls.option!r} registered twice")
+    traits = set(cls.traits) | {Neuron}
+    if cls.spiking:
+        traits.add(Spiking)
+    if cls.relu_exact:
+        traits.add(ReLUExact)
+    cls.traits = frozenset(traits)
+    if cls.spiking and (cls.step is None or cls.step_loop is None):
+        raise ValueError(f"spiking neuron {cls.__name__} needs 'step' and 'step_loop'")
+    cls = register_op(cls)
+    NEURONS[cls.option] = cls
+    return cls
+
+
+def neuron_options() -> list[str]:
+    """The lowering names of every registered neuron."""
+    return list(NEURONS)
+
+
+def get_neuron(option: str) -> type[NeuronOp]:
+    """The neuron class called ``option``; ValueError lists the known ones."""
+    try:
+        return NEURONS[option]
+    except KeyError:
+        raise ValueError(
+            f"unknown neuron '{option}' (expected one of {', '.join(NEURONS)})"
+        ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class NeuronOp(Op):
+    """Base of all neuron ops (see the module docstring for the declared fields)."""
+
+    params: ClassVar[tuple[str, ...]] = ("gain", "bias")
+    traits: ClassVar[frozenset] = frozenset({Neuron})
+    option: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    spiking: ClassVar[bool] = True
+    relu_exact: ClassVar[bool] = False
+    targets: ClassVar[tuple[str, ...]] = ("nengo", "nengo-dl")
+    lowering: ClassVar[tuple[str, ...]] = ()
+    state: ClassVar[tuple[str, ...]] = ()
+    nengo_module: ClassVar[str] = "nengo"
+    step: ClassVar[Any] = None
+    step_loop: ClassVar[Any] = None
+
+    gain: Any = 1.0
+    bias: Any = 0.0
+    amplitude: float = 1.0
+
+    # ------------------------------------------------------------------ typing
+    def infer_type(self, in_types):
+        t = _one(in_types)
+        _check_broadcast(self, "gain", t.shape)
+        _check_broadcast(self, "bias", t.shape)
+        if not (isinstance(self.amplitude, float | int) and math.isfinite(self.amplitude)):
+            raise OpError(f"amplitude {self.amplitude!r} must be a finite number")
+        if self.amplitude <= 0:
+            raise OpError(f"amplitude {self.amplitude} must be > 0")
+        self.check()
+        return TensorType(t.shape, self.out_dtype())
+
+    def check(self) -> None:
+        """Raise OpError on bad neuron-specific fields (subclasses extend)."""
+
+    def out_dtype(self) -> DType:
+        """``spike`` for spiking neurons, ``f32`` for rate neurons."""
+        return SPIKE if self.spiking else F32
+
+    # ------------------------------------------------------------------ semantics
+    def current(self, x: np.ndarray) -> np.ndarray:
+        """``J = gain * x + bias`` in float64."""
+        return np.asarray(self.gain, np.float64) * x + np.asarray(self.bias, np.float64)
+
+    def rate(self, j: np.ndarray, dt: float) -> np.ndarray:
+        """Steady-state output per unit amplitude for input current ``j`` (float64)."""
+        raise NotImplementedError
+
+    def output(self, x: np.ndarray, dt: float) -> np.ndarray:
+        """Rate-mode output ``amplitude * rate(gain * x + bias)``: the interpreter's kernel."""
+        return self.amplitude * self.rate(self.current(x), dt)
+
+    def max_rate(self, dt: float) -> float | None:
+        """The highest ``rate`` this neuron reaches at ``dt`` (None: unbounded)."""
+        return None
+
+    def step_params(self, dt: float) -> tuple:
+        """The floats passed to the step functions after the state arrays."""
+        return (dt, self.amplitude)
+
+    def nengo(self) -> str:
+        """Source text of the nengo neuron type this op emits (numbers only, no names)."""
+        raise NotImplementedError
+
+
+#: spiking types start at rest (voltage 0) as in the IR semantics, snnc.sim and Loihi,
+#: not at nengo's random initial voltage
+AT_REST = 'initial_state={"voltage": nengo.dists.Choice([0.0])}'
+
+
+# =============================================================================== rectified linear
+
+
+def _relu_rate(self, j, dt):
+    return np.maximum(j, 0.0)
+
+
+@register_neuron
+class RateReLU(NeuronOp):
+    """Non-spiking rectified linear (nengo ``RectifiedLinear``): ``amplitude * max(J, 0)``."""
+
+    kind: ClassVar[str] = "snn.rate_relu"
+    option: ClassVar[str] = "rate-relu"
+    summary: ClassVar[str] = "nengo RectifiedLinear (non-spiking, exact ReLU)"
+    spiking: ClassVar[bool] = False
+    relu_exact: ClassVar[bool] = True
+    rate = _relu_rate
+
+    def nengo(self):
+        return f"nengo.RectifiedLinear(amplitude={self.amplitude!r})"
+
+
+def if_step(x, gain, bias, out, voltage, dt, amplitude):
+    """nengo ``SpikingRectifiedLinear``: several spikes per step, subtractive reset."""
+    j = gain * x + bias
+    v = voltage + np.maximum(j, 0) * dt
+    n_spikes = np.floor(v)
+    out[...] = (amplitude / dt) * n_spikes
+    voltage[...] = v - n_spikes
+
+
+def if_step_loop(x, gain, bias, out, voltage, dt, amplitude):
+    scale = amplitude / dt
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            j = gain[i] * x[b, i] + bias[i]
+            v = voltage[b, i] + max(j, 0.0) * dt
+            n_spikes = np.floor(v)
+            out[b, i] = scale * n_spikes
+            voltage[b, i] = v - n_spikes
+
+
+@register_neuron
+class IF(NeuronOp):
+    """Integrate-and-fire with subtractive reset (nengo ``SpikingRectifiedLinear``).
+
+    Each step ``v += max(J, 0) * dt``; ``n = floor(v)`` spikes of height ``amplitude / dt``
+    are emitted and ``v -= n``. Its rate is ``amplitude * max(J, 0)``.
+    """
+
+    kind: ClassVar[str] = "snn.if"
+    option: ClassVar[str] = "if"
+    summary: ClassVar[str] = "integrate-and-fire, subtractive reset (nengo SpikingRectifiedLinear)"
+    relu_exact: ClassVar[bool] = True
+    state: ClassVar[tuple[str, ...]] = ("voltage",)
+    step = staticmethod(if_step)
+    step_loop = staticmethod(if_step_loop)
+    rate = _relu_rate
+
+    def nengo(self):
+        return f"nengo.SpikingRectifiedLinear(amplitude={self.amplitude!r}, {AT_REST})"
+
+
+def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
+    """nengo-loihi ``LoihiSpikingRectifiedLinear``: at most one spike per step (strict
+    threshold), reset to zero, negative voltages clipped to zero."""
+    j = gain * x + bias
+    v = voltage + j * dt
+    spiked = v > 1
+    out[...] = spiked * (amplitude / dt)
+    v[v < 0] = 0
+    v[spiked] = 0
+    voltage[...] = v
+
+
+def loihi_if_step_loop(x, gain, bias, out, voltage, dt, amplitude):
+    scale = amplitude / dt
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            j = gain[i] * x[b, i] + bias[i]
+            v = voltage[b, i] + j * dt
+            if v > 1:
+                out[b, i] = scale
+                v = 0.0
+            else:
+                out[b, i] = 0.0
+                if v < 0:
+                    v = 0.0
+            voltage[b, i] = v
+
+
+@register_neuron
+class LoihiIF(NeuronOp):
+    """Loihi's spiking rectified linear (nengo-loihi ``LoihiSpikingRectifiedLinear``).
+
+    Its rate is nengo-loihi's: ``(1/dt) / ceil(period/dt)`` with ``period = 1/J``: at most
+    one spike per step, and rates quantized to ``1/(k dt)``. Not ReLU-exact.
+    """
+
+    kind: ClassVar[str] = "snn.loihi_if"
+    option: ClassVar[str] = "loihi-if"
+    summary: ClassVar[str] = "Loihi integrate-and-fire, <= 1 spike/step (nengo-loihi)"
+    targets: ClassVar[tuple[str, ...]] = ("nengo", "nengo-dl", "loihi")
+    state: ClassVar[tuple[str, ...]] = ("voltage",)
+    nengo_module: ClassVar[str] = "nengo_loihi"
+    step = staticmethod(loihi_if_step)
+    step_loop = staticmethod(loihi_if_step_loop)
+
+    def rate(self, j, dt):
+        # nengo_loihi.neurons.loihi_spikingrectifiedlinear_rates
+        out = np.zeros_like(j, dtype=np.float64)
+        pos = j > 0
+        period = 1.0 / j[pos]
+        out[pos] = (1.0 / dt) / np.ceil(period / dt)
+        return out
+
+    def max_rate(self, dt):
+        return 1.0 / dt
+
+    def nengo(self):
+        return f"nengo_loihi.neurons.LoihiSpikingRectifiedLinear(amplitude={self.amplitude!r})"
+
+
+# =============================================================================== LIF family
+
+
+def loihi_tau_rc(tau_rc: float, dt: float) -> float:
+    """nengo-loihi's ``discretize_tau_rc``: the decay Loihi can represent (12 bits)."""
+    decay_rc = -np.expm1(-dt / tau_rc)
+    decay_rc = np.round(decay_rc * (2**12 - 1)) / (2**12 - 1)
+    return float(-dt / np.log1p(-decay_rc))
+
+
+def loihi_tau_ref(tau_ref: float, dt: float) -> float:
+    """nengo-loihi's ``discretize_tau_ref``: a whole number of steps."""
+    return float(dt * np.round(tau_ref / dt))
+
+
+def lif_step(
+    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage,
+    interpolate,
+):
+    """nengo ``LIF`` (``interpolate``: the refractory period starts at the spike time within
+    the step) and nengo-loihi ``LoihiLIF`` (discretised constants, counted from the step's
+    end): exact RC integration, refractory period, reset to zero."""
+    j = gain * x + bias
+    rt = refractory_time.astype(np.float64, copy=False) - dt
+    # a refractory period ending mid-step leaves a partial step to integrate
+    delta_t = np.clip(dt - rt, 0, dt)
+    v = voltage - (j - voltage) * np.expm1(-delta_t / tau_rc)
+    spiked = v > 1
+    out[...] = spiked * (amplitude / dt)
+    if interpolate:
+        # v crossed 1 within the step (J constant over the step): find when
+        t_spike = dt + tau_rc * np.log1p(-(v[spiked] - 1) / (j[spiked] - 1))
+    else:
+        t_spike = dt
+    v[v < min_voltage] = min_voltage
+    v[spiked] = 0
+    rt[spiked] = tau_ref + t_spike
+    voltage[...] = v
+    refractory_time[...] = rt
+
+
+def lif_step_loop(
+    x, gain, bias, out, voltage, refractory_time, dt, amplitude, tau_rc, tau_ref, min_voltage,
+    interpolate,
+):
+    scale = amplitude / dt
+    # most steps are whole (delta_t == dt): one expm1 for them all, the very same number
+    full_step = math.expm1(-dt / tau_rc)
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            j = gain[i] * x[b, i] + bias[i]
+            rt = refractory_time[b, i] - dt
+            delta_t = min(max(dt - rt, 0.0), dt)
+            v0 = voltage[b, i]
+            v = v0 - (j - v0) * (full_step if delta_t == dt else math.expm1(-delta_t / tau_rc))
+            if v > 1:
+                out[b, i] = scale
+                t_spike = dt + tau_rc * math.log1p(-(v - 1) / (j - 1)) if interpolate else dt
+                rt = tau_ref + t_spike
+                v = 0.0
+            else:
+                out[b, i] = 0.0
+                if v < min_voltage:
+                    v = min_voltage
+            voltage[b, i] = v
+            refractory_time[b, i] = rt
+
+
+def lif_rate(j, tau_rc, tau_ref):
+    """nengo ``LIFRate.rates`` per unit amplitude: ``1 / (tau_ref + tau_rc log1p(1/(J-1))``."""
+    j = j - 1.0
+    out = np.zeros_like(j, dtype=np.float64)
+    pos = j > 0
+    out[pos] = 1.0 / (tau_ref + tau_rc * np.log1p(1.0 / j[pos]))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _LIFBase(NeuronOp):
+    """Shared fields of the LIF family: membrane and refractory time constants (s)."""
+
+    lowering: ClassVar[tuple[str, ...]] = ("tau_rc", "tau_ref")
+    tau_rc: float = 0.02
+    tau_ref: float = 0.002
+
+    def check(self):
+        if not (self.tau_rc > 0 and self.tau_ref >= 0):
+            raise OpError(f"tau_rc {self.tau_rc} must be > 0 and tau_ref {self.tau_ref} >= 0")
+
+    def rate(self, j, dt):
+        return lif_rate(j, self.tau_rc, self.tau_ref)
+
+    def max_rate(self, dt):
+        return 1.0 / self.tau_ref if self.tau_ref > 0 else None
+
+    def _lif_args(self) -> str:
+        return f"tau_rc={self.tau_rc!r}, tau_ref={self.tau_ref!r}"
+
+
+@register_neuron
+class LIF(_LIFBase):
+    """Leaky integrate-and-fire (nengo ``LIF``)."""
+
+    kind: ClassVar[str] = "snn.lif"
+    option: ClassVar[str] = "lif"
+    summary: ClassVar[str] = "leaky integrate-and-fire (nengo LIF; not ReLU-exact)"
+    state: ClassVar[tuple[str, ...]] = ("voltage", "refractory_time")
+    step = staticmethod(lif_step)
+    step_loop = staticmethod(lif_step_loop)
+    min_voltage: float = 0.0
+
+    def step_params(self, dt):
+        # the refractory period starts at the spike time interpolated within the step
+        return (dt, self.amplitude, self.tau_rc, self.tau_ref, self.min_voltage, True)
+
+    def nengo(self):
+        return (
+            f"nengo.LIF({self._lif_args()}, min_voltage={self.min_voltage!r}, "
+            f"amplitude={self.amplitude!r}, {AT_REST})"
+        )
+
+
+@register_neuron
+class LIFRate(_LIFBase):
+    """Rate version of LIF (nengo ``LIFRate``)."""
+
+    kind: ClassVar[str] = "snn.lif_rate"
+    option: ClassVar[str] = "lif-rate"
+    summary: ClassVar[str] = "nengo LIFRate (non-spiking LIF curve)"
+    spiking: ClassVar[bool] = False
+
+    def nengo(self):
+        return f"nengo.LIFRate({self._lif_args()}, amplitude={self.amplitude!r})"
+
+
+@register_neuron
+class LoihiLIF(_LIFBase):
+    """Loihi's LIF (nengo-loihi ``LoihiLIF``: discretised refractory period and decay).
+
+    Its rate is nengo-loihi's ``loihi_lif_rates``: ``(1/dt) / ceil(period/dt)`` with the
+    discretised time constants.
+    """
+
+    kind: ClassVar[str] = "snn.loihi_lif"
+    option: ClassVar[str] = "loihi-lif"
+    summary: ClassVar[str] = "Loihi LIF, discretised constants (nengo-loihi)"
+    targets: ClassVar[tuple[str, ...]] = ("nengo", "nengo-dl", "loihi")
+    state: ClassVar[tuple[str, ...]] = ("voltage", "refractory_time")
+    nengo_module: ClassVar[str] = "nengo_loihi"
+    step = staticmethod(lif_step)
+    step_loop = staticmethod(lif_step_loop)
+
+    def rate(self, j, dt):
+        # nengo_loihi.neurons.loihi_lif_rates
+        tau_rc, tau_ref = loihi_tau_rc(self.tau_rc, dt), loihi_tau_ref(self.tau_ref, dt)
+        jm = j - 1.0
+        out = np.zeros_like(jm, dtype=np.float64)
+        pos = jm > 0
+        period = tau_ref + tau_rc * np.log1p(1.0 / jm[pos])
+        out[pos] = (1.0 / dt) / np.ceil(period / dt)
+        return out
+
+    def max_rate(self, dt):
+        return 1.0 / dt
+
+    def step_params(self, dt):
+        # discretised time constants, refractory period counted from the step's end
+        return (
+            dt, self.amplitude, loihi_tau_rc(self.tau_rc, dt), loihi_tau_ref(self.tau_ref, dt),
+            0.0, False,
+        )
+
+    def nengo(self):
+        return f"nengo_loihi.neurons.LoihiLIF({self._lif_args()}, amplitude={self.amplitude!r})"
