@@ -147,6 +147,10 @@ class NeuronOp(Op):
         """The floats passed to the step functions after the state arrays."""
         return (dt, self.amplitude)
 
+    def initial_state(self) -> dict[str, float]:
+        """The value every state array starts from (default: 0, at rest)."""
+        return {name: 0.0 for name in self.state}
+
     def nengo(self) -> str:
         """Source text of the nengo neuron type this op emits (numbers only, no names)."""
         raise NotImplementedError
@@ -212,12 +216,24 @@ class IF(NeuronOp):
     summary: ClassVar[str] = "integrate-and-fire, subtractive reset (nengo SpikingRectifiedLinear)"
     relu_exact: ClassVar[bool] = True
     state: ClassVar[tuple[str, ...]] = ("voltage",)
+    quiet_fields: ClassVar[tuple[str, ...]] = ("v_init",)
     step = staticmethod(if_step)
     step_loop = staticmethod(if_step_loop)
     rate = _relu_rate
+    #: initial membrane voltage as a fraction of the threshold (0.5: half-threshold start,
+    #: which centres the rounding error of the spike count; Rueckauer et al. 2017)
+    v_init: float = 0.0
+
+    def check(self):
+        if not (isinstance(self.v_init, float | int) and 0.0 <= self.v_init < 1.0):
+            raise OpError(f"v_init {self.v_init!r} must be in [0, 1) (a fraction of the threshold)")
+
+    def initial_state(self):
+        return {"voltage": float(self.v_init)}
 
     def nengo(self):
-        return f"nengo.SpikingRectifiedLinear(amplitude={self.amplitude!r}, {AT_REST})"
+        init = f'initial_state={{"voltage": nengo.dists.Choice([{float(self.v_init)!r}])}}'
+        return f"nengo.SpikingRectifiedLinear(amplitude={self.amplitude!r}, {init})"
 
 
 def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):

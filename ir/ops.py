@@ -29,6 +29,8 @@ from snnc.ir import traits as T
 from snnc.ir.types import F32, DType, TensorType
 
 OPS: dict[str, type[Op]] = {}
+#: values of ``Op.place``
+PLACES = (None, "host", "chip")
 
 
 class OpError(ValueError):
@@ -128,6 +130,9 @@ class Op:
     quantized semantics); :meth:`mantissa` gives the integers, which is what the serializer
     stores and a chip receives. The printer shows the q-type in the parameter's literal
     (``weight=<q8e-7[3,3,1,16] #hash>``) instead of printing ``quant``.
+
+    ``place`` (keyword-only, on every op) is the op's placement on targets with a host and a
+    neuromorphic chip: ``"host"``, ``"chip"`` or None (not placed yet).
     """
 
     kind: ClassVar[str] = ""
@@ -144,6 +149,9 @@ class Op:
     quiet_fields: ClassVar[tuple[str, ...]] = ()
 
     quant: tuple = dataclasses.field(default=(), kw_only=True)
+    #: where the op runs on a target with a host and a chip (``"host"``, ``"chip"``), set by
+    #: a target's legalization; None: not placed (printed only when set)
+    place: str | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -211,6 +219,11 @@ class Op:
     def verify(self, in_types: list[TensorType]) -> TensorType:
         """Full check: parameter hygiene (finite, read-only, quantized values on their grid)
         plus :meth:`infer_type`. Returns the inferred type."""
+        if self.place not in PLACES:
+            raise OpError(
+                f"place {self.place!r} is not a placement (expected one of "
+                f"{', '.join(repr(p) for p in PLACES)})"
+            )
         for name, dt in self.quant:
             _check_quantized(self, name, dt)
         for name, a in self.param_arrays().items():

@@ -75,6 +75,8 @@ def format_op(op: Op, inputs: str, weights: str = "hash") -> str:
     for name, value in op.attrs().items():
         if name == "quant":  # shown by the parameters' q-types
             continue
+        if name == "place" and value is None:
+            continue
         if name in op.type_fields or (name in op.quiet_fields and value == defaults[name]):
             continue
         parts.append(f"{name}={format_value(value)}")

@@ -100,3 +100,16 @@ def test_quantize_helpers():
 def test_dtype_text_forms():
     for text in ("f32[3]", "spike[2,2]", "spike4[8]", "q8e-7[3]", "q8e(-7,-6)[2,2]", "q1e0[1]"):
         assert str(parse_type(text)) == text
+
+
+def test_placement_is_an_op_attribute_printed_only_when_set():
+    text = CASE.replace("%dense = nn.dense(%x) {", '%dense = nn.dense(%x) {place="chip", ')
+    g = parse_graph(text)
+    verify(g)
+    assert g.op("dense").place == "chip" and g.op("act").place is None
+    printed = print_graph(g, weights="full")
+    assert 'place="chip"' in printed and printed.count("place=") == 1
+    assert parse_graph(printed).structurally_equal(g)
+    bad = parse_graph(text.replace('place="chip"', 'place="gpu"'))
+    with pytest.raises(IRVerifyError, match="not a placement"):
+        verify(bad)
