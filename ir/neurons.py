@@ -45,7 +45,7 @@ import numpy as np
 
 from snnc.ir.ops import OpError, _check_broadcast, _one, Op, register_op
 from snnc.ir.traits import Neuron, ReLUExact, Spiking
-from snnc.ir.types import F32, SPIKE, DType, TensorType
+from snnc.ir.types import F32, SPIKE, DType, Spike, TensorType
 
 #: lowering option name -> neuron op class (filled by :func:`register_neuron`)
 NEURONS: dict[str, type[NeuronOp]] = {}
@@ -100,6 +100,9 @@ class NeuronOp(Op):
     lowering: ClassVar[tuple[str, ...]] = ()
     state: ClassVar[tuple[str, ...]] = ()
     nengo_module: ClassVar[str] = "nengo"
+    #: Python source of extra definitions the emitted network needs (a custom nengo neuron
+    #: type class); codegen pastes it into the generated module. Trusted snnc text only.
+    nengo_source: ClassVar[str] = ""
     step: ClassVar[Any] = None
     step_loop: ClassVar[Any] = None
 
@@ -294,6 +297,103 @@ class LoihiIF(NeuronOp):
 
     def nengo(self):
         return f"nengo_loihi.neurons.LoihiSpikingRectifiedLinear(amplitude={self.amplitude!r})"
+
+
+def graded_if_step(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
+    """Graded integrate-and-fire: ``n = clip(floor(v), 0, max_spikes)`` spikes per step,
+    subtractive reset (the voltage keeps what was not emitted)."""
+    j = gain * x + bias
+    v = voltage + np.maximum(j, 0) * dt
+    n_spikes = np.minimum(np.floor(v), max_spikes)
+    out[...] = (amplitude / dt) * n_spikes
+    voltage[...] = v - n_spikes
+
+
+def graded_if_step_loop(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
+    scale = amplitude / dt
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            j = gain[i] * x[b, i] + bias[i]
+            v = voltage[b, i] + max(j, 0.0) * dt
+            n_spikes = min(np.floor(v), max_spikes)
+            out[b, i] = scale * n_spikes
+            voltage[b, i] = v - n_spikes
+
+
+_GRADED_IF_SOURCE = '''
+class GradedIF(nengo.neurons.NeuronType):
+    """k-bit integrate-and-fire (snnc ``snn.graded_if``): at most 2**bits - 1 spikes per step,
+    subtractive reset."""
+
+    state = {"voltage": nengo.dists.Choice([0.0])}
+    spiking = True
+    bits = nengo.params.IntParam("bits", low=1)
+    amplitude = nengo.params.NumberParam("amplitude", low=0, low_open=True)
+
+    def __init__(self, bits=1, amplitude=1.0, initial_state=None):
+        super().__init__(initial_state=initial_state)
+        self.bits = bits
+        self.amplitude = amplitude
+
+    def rates(self, x, gain, bias, dt=0.001):
+        j = self.current(x, gain, bias)
+        return self.amplitude * np.clip(j, 0, (2**self.bits - 1) / dt)
+
+    def step(self, dt, J, output, voltage):
+        voltage += np.maximum(J, 0) * dt
+        n_spikes = np.minimum(np.floor(voltage), 2**self.bits - 1)
+        output[...] = (self.amplitude / dt) * n_spikes
+        voltage -= n_spikes
+'''
+
+
+@register_neuron
+class GradedIF(NeuronOp):
+    """k-bit integrate-and-fire: graded spikes, ``0 .. 2**bits - 1`` per step.
+
+    The gradient between rates and spikes: ``bits=1`` is binary spiking (at most one spike a
+    step), large ``bits`` approaches the rate network. Its rate is
+    ``amplitude * min(max(J, 0), (2**bits - 1) / dt)``: ReLU-exact below the saturation, which
+    ``normalize-rates`` keeps the calibration percentile under (``max_rate``). Output dtype
+    ``spike<bits>``.
+    """
+
+    kind: ClassVar[str] = "snn.graded_if"
+    option: ClassVar[str] = "graded-if"
+    summary: ClassVar[str] = "k-bit integrate-and-fire: 0..2**bits-1 spikes/step (bits option)"
+    lowering: ClassVar[tuple[str, ...]] = ("bits",)
+    state: ClassVar[tuple[str, ...]] = ("voltage",)
+    quiet_fields: ClassVar[tuple[str, ...]] = ("v_init",)
+    nengo_source: ClassVar[str] = _GRADED_IF_SOURCE
+    step = staticmethod(graded_if_step)
+    step_loop = staticmethod(graded_if_step_loop)
+    bits: int = 1
+    v_init: float = 0.0
+
+    def check(self):
+        if not (isinstance(self.bits, int) and not isinstance(self.bits, bool) and 1 <= self.bits <= 16):
+            raise OpError(f"bits {self.bits!r} must be an int in 1..16")
+        if not (isinstance(self.v_init, float | int) and 0.0 <= self.v_init < 1.0):
+            raise OpError(f"v_init {self.v_init!r} must be in [0, 1) (a fraction of the threshold)")
+
+    def out_dtype(self):
+        return Spike(self.bits)
+
+    def rate(self, j, dt):
+        return np.clip(j, 0.0, (2**self.bits - 1) / dt)
+
+    def max_rate(self, dt):
+        return (2**self.bits - 1) / dt
+
+    def step_params(self, dt):
+        return (dt, self.amplitude, float(2**self.bits - 1))
+
+    def initial_state(self):
+        return {"voltage": float(self.v_init)}
+
+    def nengo(self):
+        init = f'initial_state={{"voltage": nengo.dists.Choice([{float(self.v_init)!r}])}}'
+        return f"GradedIF(bits={self.bits!r}, amplitude={self.amplitude!r}, {init})"
 
 
 # =============================================================================== LIF family

@@ -113,3 +113,23 @@ def test_placement_is_an_op_attribute_printed_only_when_set():
     bad = parse_graph(text.replace('place="chip"', 'place="gpu"'))
     with pytest.raises(IRVerifyError, match="not a placement"):
         verify(bad)
+
+
+def test_graded_if_is_a_k_bit_neuron():
+    from snnc.ir import neurons
+    from snnc.ir.interpreter import run_kernel
+
+    op = neurons.GradedIF(bits=2)
+    assert str(op.infer_type([parse_type("f32[4]")])) == "spike2[4]"
+    j = np.array([[-1.0, 500.0, 3000.0, 9000.0]])
+    np.testing.assert_allclose(run_kernel(op, [j], 0.001), [[0.0, 500.0, 3000.0, 3000.0]])
+    # the step emits at most 3 spikes and keeps the rest in the voltage
+    x = np.array([[2.5, 5.0]]) / 0.001
+    out, v = np.zeros((1, 2)), np.zeros((1, 2))
+    op.step(x, np.ones(2), np.zeros(2), out, v, *op.step_params(0.001))
+    np.testing.assert_allclose(out * 0.001, [[2.0, 3.0]])
+    np.testing.assert_allclose(v, [[0.5, 2.0]])
+    text = "graph @g(dt=0.001) {\n  %x = nn.input() : f32[2]\n  %n = snn.graded_if(%x) {gain=<f32[] 1.0>, bias=<f32[] 0.0>, amplitude=1.0, bits=3} : spike3[2]\n  %o = nn.output(%n) : spike3[2]\n}\n"
+    g = parse_graph(text)
+    verify(g)
+    assert print_graph(g, weights="full") == text
