@@ -357,15 +357,53 @@ class Input(Op):
 
 @register_op
 class Output(Op):
-    """A model output (identity). ``index`` orders several outputs."""
+    """A model output (identity in rate mode). ``index`` orders several outputs.
+
+    Over time, ``readout`` says what the output's value at step ``t`` is (the readout
+    convention shared by ``snnc.simulate``, ``Compiled.run`` and ``snnc run``):
+
+    - ``"mean"`` (default): the running mean of the per-step values over steps 1..t, so
+      ``ys[:, t-1].argmax(-1)`` is the prediction after ``t`` steps (a non-spiking readout
+      accumulating the last layer's input current);
+    - ``"window"``: the mean over the last ``window`` steps (nengo-dl's recipe averages the
+      final steps of a lowpass-filtered output);
+    - ``"raw"``: the per-step value itself (with a synapse on the output edge: a lowpass).
+    """
 
     kind: ClassVar[str] = "nn.output"
     traits: ClassVar = frozenset({T.GraphIO, T.PreservesDtype})
-    quiet_fields: ClassVar[tuple[str, ...]] = ("index",)
+    quiet_fields: ClassVar[tuple[str, ...]] = ("index", "readout", "window")
     index: int = 0
+    readout: str = "mean"
+    window: int = 1
 
     def infer_type(self, in_types):
+        if self.readout not in READOUTS:
+            raise OpError(
+                f"readout {self.readout!r} is not known (expected one of {', '.join(READOUTS)})"
+            )
+        if not (isinstance(self.window, int) and self.window >= 1):
+            raise OpError(f"window {self.window!r} must be an int >= 1")
         return _one(in_types)
+
+    def read(self, steps: np.ndarray) -> np.ndarray:
+        """Apply the readout to per-step values ``(batch, steps, ...)``: the output's value at
+        every step, same shape."""
+        steps = np.asarray(steps)
+        if self.readout == "raw" or steps.shape[1] == 0:
+            return steps
+        csum = np.cumsum(steps, axis=1, dtype=np.float64)
+        t = np.arange(1, steps.shape[1] + 1).reshape((1, -1) + (1,) * (steps.ndim - 2))
+        if self.readout == "mean":
+            return (csum / t).astype(steps.dtype, copy=False)
+        w = self.window
+        lagged = np.zeros_like(csum)
+        lagged[:, w:] = csum[:, :-w]
+        return ((csum - lagged) / np.minimum(t, w)).astype(steps.dtype, copy=False)
+
+
+#: values of ``nn.output``'s ``readout``
+READOUTS = ("mean", "window", "raw")
 
 
 # =============================================================================== linear ops

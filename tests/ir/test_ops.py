@@ -110,3 +110,12 @@ def test_batch_norm_scale_offset():
     bn = ops.BatchNorm(gamma=[2.0], beta=[1.0], mean=[3.0], var=[4.0], epsilon=0.0)
     scale, offset = bn.scale_offset()
     assert np.allclose(scale, [1.0]) and np.allclose(offset, [-2.0])
+
+
+def test_output_readouts():
+    raw = np.array([[[1.0], [3.0], [5.0], [7.0]]])  # (batch 1, 4 steps, 1 value)
+    np.testing.assert_allclose(ops.Output().read(raw)[0, :, 0], [1, 2, 3, 4])
+    np.testing.assert_allclose(ops.Output(readout="window", window=2).read(raw)[0, :, 0], [1, 2, 4, 6])
+    np.testing.assert_allclose(ops.Output(readout="raw").read(raw), raw)
+    with pytest.raises(ops.OpError, match="readout 'max'"):
+        ops.Output(readout="max").infer_type([TensorType((1,))])
