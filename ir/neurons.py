@@ -116,7 +116,7 @@ class NeuronOp(Op):
         _check_broadcast(self, "gain", t.shape)
         _check_broadcast(self, "bias", t.shape)
         if not (isinstance(self.amplitude, float | int) and math.isfinite(self.amplitude)):
-            raise OpError(f"amplitude {self.amplitude!r} must be a finite number")
+            raise OpError(f"amplitude {num(self.amplitude)} must be a finite number")
         if self.amplitude <= 0:
             raise OpError(f"amplitude {self.amplitude} must be > 0")
         self.check()
@@ -159,6 +159,13 @@ class NeuronOp(Op):
         raise NotImplementedError
 
 
+def num(x: float) -> str:
+    """A float as Python source that evaluates back to it (``float("-inf")`` for infinities,
+    which ``repr`` would print as a bare name)."""
+    x = float(x)
+    return repr(x) if math.isfinite(x) else f'float("{x!r}")'
+
+
 #: spiking types start at rest (voltage 0) as in the IR semantics, snnc.sim and Loihi,
 #: not at nengo's random initial voltage
 AT_REST = 'initial_state={"voltage": nengo.dists.Choice([0.0])}'
@@ -183,7 +190,7 @@ class RateReLU(NeuronOp):
     rate = _relu_rate
 
     def nengo(self):
-        return f"nengo.RectifiedLinear(amplitude={self.amplitude!r})"
+        return f"nengo.RectifiedLinear(amplitude={num(self.amplitude)})"
 
 
 def if_step(x, gain, bias, out, voltage, dt, amplitude):
@@ -218,6 +225,7 @@ class IF(NeuronOp):
     option: ClassVar[str] = "if"
     summary: ClassVar[str] = "integrate-and-fire, subtractive reset (nengo SpikingRectifiedLinear)"
     relu_exact: ClassVar[bool] = True
+    lowering: ClassVar[tuple[str, ...]] = ("v_init",)
     state: ClassVar[tuple[str, ...]] = ("voltage",)
     quiet_fields: ClassVar[tuple[str, ...]] = ("v_init",)
     step = staticmethod(if_step)
@@ -235,8 +243,8 @@ class IF(NeuronOp):
         return {"voltage": float(self.v_init)}
 
     def nengo(self):
-        init = f'initial_state={{"voltage": nengo.dists.Choice([{float(self.v_init)!r}])}}'
-        return f"nengo.SpikingRectifiedLinear(amplitude={self.amplitude!r}, {init})"
+        init = f'initial_state={{"voltage": nengo.dists.Choice([{num(self.v_init)}])}}'
+        return f"nengo.SpikingRectifiedLinear(amplitude={num(self.amplitude)}, {init})"
 
 
 def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
@@ -296,7 +304,7 @@ class LoihiIF(NeuronOp):
         return 1.0 / dt
 
     def nengo(self):
-        return f"nengo_loihi.neurons.LoihiSpikingRectifiedLinear(amplitude={self.amplitude!r})"
+        return f"nengo_loihi.neurons.LoihiSpikingRectifiedLinear(amplitude={num(self.amplitude)})"
 
 
 def graded_if_step(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
@@ -361,7 +369,7 @@ class GradedIF(NeuronOp):
     kind: ClassVar[str] = "snn.graded_if"
     option: ClassVar[str] = "graded-if"
     summary: ClassVar[str] = "k-bit integrate-and-fire: 0..2**bits-1 spikes/step (bits option)"
-    lowering: ClassVar[tuple[str, ...]] = ("bits",)
+    lowering: ClassVar[tuple[str, ...]] = ("bits", "v_init")
     state: ClassVar[tuple[str, ...]] = ("voltage",)
     quiet_fields: ClassVar[tuple[str, ...]] = ("v_init",)
     nengo_source: ClassVar[str] = _GRADED_IF_SOURCE
@@ -392,8 +400,8 @@ class GradedIF(NeuronOp):
         return {"voltage": float(self.v_init)}
 
     def nengo(self):
-        init = f'initial_state={{"voltage": nengo.dists.Choice([{float(self.v_init)!r}])}}'
-        return f"GradedIF(bits={self.bits!r}, amplitude={self.amplitude!r}, {init})"
+        init = f'initial_state={{"voltage": nengo.dists.Choice([{num(self.v_init)}])}}'
+        return f"GradedIF(bits={self.bits!r}, amplitude={num(self.amplitude)}, {init})"
 
 
 # =============================================================================== LIF family
@@ -492,7 +500,7 @@ class _LIFBase(NeuronOp):
         return 1.0 / self.tau_ref if self.tau_ref > 0 else None
 
     def _lif_args(self) -> str:
-        return f"tau_rc={self.tau_rc!r}, tau_ref={self.tau_ref!r}"
+        return f"tau_rc={num(self.tau_rc)}, tau_ref={num(self.tau_ref)}"
 
 
 @register_neuron
@@ -513,8 +521,8 @@ class LIF(_LIFBase):
 
     def nengo(self):
         return (
-            f"nengo.LIF({self._lif_args()}, min_voltage={self.min_voltage!r}, "
-            f"amplitude={self.amplitude!r}, {AT_REST})"
+            f"nengo.LIF({self._lif_args()}, min_voltage={num(self.min_voltage)}, "
+            f"amplitude={num(self.amplitude)}, {AT_REST})"
         )
 
 
@@ -528,7 +536,7 @@ class LIFRate(_LIFBase):
     spiking: ClassVar[bool] = False
 
     def nengo(self):
-        return f"nengo.LIFRate({self._lif_args()}, amplitude={self.amplitude!r})"
+        return f"nengo.LIFRate({self._lif_args()}, amplitude={num(self.amplitude)})"
 
 
 @register_neuron
@@ -569,4 +577,4 @@ class LoihiLIF(_LIFBase):
         )
 
     def nengo(self):
-        return f"nengo_loihi.neurons.LoihiLIF({self._lif_args()}, amplitude={self.amplitude!r})"
+        return f"nengo_loihi.neurons.LoihiLIF({self._lif_args()}, amplitude={num(self.amplitude)})"

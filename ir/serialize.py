@@ -62,12 +62,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; a written artifact gets the user's usual mode (umask)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def to_snnc_bytes(g: Graph, manifest: dict | None = None) -> bytes:
@@ -96,8 +104,61 @@ def save(g: Graph, path: str | os.PathLike, manifest: dict | None = None) -> Pat
     return Path(path)
 
 
-def load(path: str | os.PathLike) -> tuple[Graph, dict]:
-    """Read a ``model.snnc`` file: returns ``(graph, manifest)``."""
+#: default bound on the decompressed size of one ``model.snnc`` member, and of one array in
+#: its ``weights.npz`` (the same default as ``snnc.frontend.Limits.max_member_bytes``)
+MAX_MEMBER_BYTES = 512 << 20
+
+
+def _read_member(z: zipfile.ZipFile, name: str, cap: int, where: str) -> bytes:
+    """A zip member's bytes, refused beyond ``cap`` bytes (the header's size is checked
+    first; the read is capped too, in case the header lies: a zip bomb)."""
+    size = z.getinfo(name).file_size
+    data = bytearray()
+    if size <= cap:
+        with z.open(name) as f:  # in chunks: one big read() may inflate far more than it returns
+            while len(data) <= cap and (chunk := f.read(min(1 << 20, cap + 1 - len(data)))):
+                data += chunk
+    if size > cap or len(data) > cap:
+        raise ModelFileError(
+            f"{where}: {name} decompresses to more than the limit (expected at most {cap:,} "
+            f"bytes, got {max(size, len(data)):,}; limit max_member_bytes)",
+            hint="if you trust this file, raise the limit (--max-member-bytes N, or "
+            "snnc.ir.serialize.load(path, max_member_bytes=N))",
+        )
+    return bytes(data)
+
+
+def _load_npz(data: bytes, cap: int, where: str) -> dict[str, np.ndarray]:
+    """The arrays of ``weights.npz``; each array's header (shape, dtype) is read and
+    bounded before numpy allocates it."""
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for name in z.namelist():
+            raw = _read_member(z, name, cap, f"{where}: weights.npz")
+            f = io.BytesIO(raw)
+            version = np.lib.format.read_magic(f)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read_header is None:
+                raise ValueError(f"array {name} has .npy format version {version} (expected 1.0 or 2.0)")
+            shape, _, dtype = read_header(f)
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > cap:
+                raise ModelFileError(
+                    f"{where}: weights.npz: array {name} declares {nbytes:,} bytes (expected at "
+                    f"most {cap:,}; limit max_member_bytes)",
+                    hint="if you trust this file, raise the limit (--max-member-bytes N)",
+                )
+            f.seek(0)
+            out[name.removesuffix(".npy")] = np.lib.format.read_array(f, allow_pickle=False)
+    return out
+
+
+def load(path: str | os.PathLike, *, max_member_bytes: int = MAX_MEMBER_BYTES) -> tuple[Graph, dict]:
+    """Read a ``model.snnc`` file: returns ``(graph, manifest)``. Members (and weight
+    arrays) larger than ``max_member_bytes`` once decompressed are refused."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as z:
@@ -108,11 +169,12 @@ def load(path: str | os.PathLike) -> tuple[Graph, dict]:
                     f"{path}: not a complete model.snnc (missing {', '.join(sorted(missing))})",
                     hint="write it with snnc.ir.serialize.save or `snnc compile`",
                 )
-            manifest = json.loads(z.read("manifest.json"))
-            with np.load(io.BytesIO(z.read("weights.npz"))) as npz:
-                weights = {k: npz[k] for k in npz.files}
-            text = z.read("graph.snnir").decode("utf-8")
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
+            manifest = json.loads(_read_member(z, "manifest.json", max_member_bytes, str(path)))
+            weights = _load_npz(
+                _read_member(z, "weights.npz", max_member_bytes, str(path)), max_member_bytes, str(path)
+            )
+            text = _read_member(z, "graph.snnir", max_member_bytes, str(path)).decode("utf-8")
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, NotImplementedError, RuntimeError) as e:
         raise ModelFileError(f"{path}: cannot read model.snnc ({e})") from None
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(

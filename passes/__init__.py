@@ -6,14 +6,25 @@ Public API::
     g2, report = run_pipeline(g, "canonicalize,fold-batchnorm,lower-activations{neuron=if}")
 
 Writing a pass: a frozen dataclass deriving :class:`Pass`, decorated with
-:func:`register_pass` (see :mod:`snnc.passes.base` and ``examples/custom_pass.py``).
+:func:`register_pass` (see :mod:`snnc.passes.base` and ``examples/custom_pass.py``). A
+plugin file loaded with :func:`load_pass_file` (``--load-pass``) may also define neurons
+(``@snnc.ir.neurons.register_neuron``): ``lower-activations`` and ``normalize-rates``
+read everything about a neuron from that catalogue.
 
 Built-in passes (one module each): ``canonicalize``, ``fold-batchnorm``,
-``lower-activations``, ``fuse-bias``, ``normalize-rates``.
+``lower-activations``, ``fuse-bias``, ``normalize-rates``. Default pipelines belong to the
+targets (``snnc.codegen``), not to this package; :func:`with_options` edits a pipeline.
 """
 
 # the built-in passes register themselves on import
-from snnc.passes import canonicalize, fold_batchnorm, fuse_bias, lower_activations, normalize_rates  # noqa: F401
+from snnc.passes import (  # noqa: F401
+    canonicalize,
+    fold_batchnorm,
+    fuse_bias,
+    lower_activations,
+    normalize_rates,
+    quantize,
+)
 from snnc.passes.base import (
     ENTRY_POINT_GROUP,
     PASSES,
@@ -27,19 +38,17 @@ from snnc.passes.base import (
     option,
     register_pass,
 )
-from snnc.passes.lower_activations import NEURONS, NeuronSpec
+from snnc.passes.lower_activations import NeuronSpec
 from snnc.passes.manager import PassManager, PassRecord, PipelineReport, run_pipeline
 from snnc.passes.pipeline import (
-    DEFAULT_PIPELINES,
-    default_pipeline,
+    default_pipeline,  # TRANSITIONAL: see its docstring (targets own their pipelines)
     format_pipeline,
     parse_pipeline,
+    with_options,
 )
 
 __all__ = [
-    "DEFAULT_PIPELINES",
     "ENTRY_POINT_GROUP",
-    "NEURONS",
     "PASSES",
     "NeuronSpec",
     "Pass",
@@ -58,4 +67,5 @@ __all__ = [
     "parse_pipeline",
     "register_pass",
     "run_pipeline",
+    "with_options",
 ]

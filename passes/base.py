@@ -22,6 +22,12 @@ both the pipeline text and Python values and whose ``str()`` is the pipeline tex
 :class:`snnc.passes.lower_activations.NeuronSpec`). Values are checked when the pass is
 built, from Python or from a pipeline string, and a bad one raises
 :class:`~snnc.errors.PipelineError` naming the pass, the option and the expected type.
+
+Option values are read with the IR's lexer (:class:`snnc.ir.lexer.Cursor`) and printed
+with its literal formatter (:func:`snnc.ir.lexer.format_literal`), so ``none``, booleans,
+numbers and quoted strings are spelt the same in pipelines and in ``.snnir`` text. The one
+pipeline convenience: a string that cannot be mistaken for anything else prints bare
+(``mode=auto``, not ``mode="auto"``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ import numpy as np
 
 from snnc.errors import PassError, PipelineError
 from snnc.ir import Graph, Stage
+from snnc.ir.lexer import Cursor, format_literal
+from snnc.ir.neurons import NEURONS
+from snnc.ir.ops import OPS
 
 log = logging.getLogger("snnc.passes")
 
@@ -96,17 +105,25 @@ class PassContext:
 
 def option(
     default: Any,
-    doc: str = "",
+    doc: str | Callable[[], str] = "",
     *,
     check: Callable[[Any], bool] | None = None,
     expect: str | None = None,
 ):
     """A documented pass option: a dataclass field with ``default`` and help text ``doc``.
 
-    ``check(value) -> bool`` validates values beyond their type; ``expect`` says in words
-    what a valid value is (it appears in the error message and in ``snnc passes``).
+    ``doc`` may be a function returning the text, for help that lists something registered
+    later (the neurons of the catalogue, plugins included). ``check(value) -> bool``
+    validates values beyond their type; ``expect`` says in words what a valid value is (it
+    appears in the error message and in ``snnc passes``).
     """
     return field(default=default, metadata={"doc": doc, "check": check, "expect": expect})
+
+
+#: a string prints bare in pipeline text unless it holds a character of the pipeline
+#: syntax (or a quote, bracket or space), or reads as another value
+_NEEDS_QUOTES = re.compile(r'[,{}()\[\]=\s"\\]')
+_RESERVED_WORDS = ("none", "true", "false")
 
 
 @dataclass(frozen=True)
@@ -117,7 +134,7 @@ class OptionInfo:
     base: Any  # bool, int, float, str, a tuple of Literal choices, or a from_option class
     optional: bool  # "none" / None allowed
     default: Any
-    doc: str = ""
+    doc_source: str | Callable[[], str] = ""
     check: Callable[[Any], bool] | None = None
     expect: str | None = None
 
@@ -157,59 +174,72 @@ class OptionInfo:
         )
 
     # ------------------------------------------------------------------ describing
+    @property
+    def doc(self) -> str:
+        """The help text (computed now when the option declared a function)."""
+        return self.doc_source() if callable(self.doc_source) else self.doc_source
+
     def type_text(self) -> str:
         """The expected type in words, e.g. ``float``, ``one of data|fixed``, ``int or none``."""
         if isinstance(self.base, tuple):
             text = "one of " + "|".join(str(c) for c in self.base)
         else:
             text = getattr(self.base, "option_type", None) or self.base.__name__
+            text = text() if callable(text) else text
         return text + (" or none" if self.optional else "")
 
     def expected(self) -> str:
         return self.expect or self.type_text()
 
     def format(self, value: Any) -> str:
-        """The pipeline text of ``value``."""
-        if value is None:
-            return "none"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float):
-            return repr(value)
-        text = str(value)
-        if isinstance(value, str) and (not text or re.search(r'[,{}=\s"]', text)):
-            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return text
+        """The pipeline text of ``value`` (what :meth:`parse` reads back to it).
+
+        Literals print with :func:`snnc.ir.lexer.format_literal` (``none``, ``true``,
+        ``0.25``, ``"a b"``), except strings that are plain words, which print bare; a
+        ``from_option`` value prints its ``str()``.
+        """
+        if isinstance(value, str):
+            bare = value and not _NEEDS_QUOTES.search(value) and value not in _RESERVED_WORDS
+            return value if bare else format_literal(value)
+        if value is None or isinstance(value, (bool, int, float, tuple)):
+            return format_literal(value)
+        return str(value)
 
     # ------------------------------------------------------------------ reading
     def parse(self, text: str, pass_name: str) -> Any:
-        """Read the pipeline text of a value (then :meth:`coerce` it)."""
+        """Read the pipeline text of a value (then :meth:`coerce` it).
+
+        ``none``, booleans, numbers and ``"quoted strings"`` are read by the IR lexer; other
+        text is a bare word (a string, a choice, or the text a ``from_option`` class reads).
+        """
         text = text.strip()
+        cur = Cursor(text, lambda message: self.error(pass_name, repr(text), message))
         if self.optional and text == "none":
             return None
-        if len(text) >= 2 and text[0] == text[-1] == '"':
-            text = re.sub(r"\\(.)", r"\1", text[1:-1])
+        if text.startswith('"'):
+            value = cur.name()  # a JSON string, as format_literal writes it
+            if not cur.at_end():
+                raise self.error(pass_name, repr(text))
             if self.base is str or isinstance(self.base, tuple):
-                return self.coerce(text, pass_name)
-        try:
-            if self.base is bool:
-                value = {
-                    "true": True,
-                    "false": False,
-                    "1": True,
-                    "0": False,
-                    "yes": True,
-                    "no": False,
-                }[text.lower()]
-            elif self.base is int:
-                value = int(text)
-            elif self.base is float:
-                value = float(text)
-            else:
-                value = text  # str, Literal choices and from_option classes read text
-        except (KeyError, ValueError):
-            raise self.error(pass_name, repr(text)) from None
-        return self.coerce(value, pass_name)
+                return self.coerce(value, pass_name)
+            text = value  # a quoted value of another type reads like its unquoted text
+            cur = Cursor(text, lambda message: self.error(pass_name, repr(text), message))
+        if self.base is bool:
+            # format_literal writes true/false; the usual spellings of a flag read too
+            words = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+            if text.lower() not in words:
+                raise self.error(pass_name, repr(text))
+            return self.coerce(words[text.lower()], pass_name)
+        if self.base in (int, float):
+            try:
+                value = cur.literal()
+            except PipelineError:
+                raise self.error(pass_name, repr(text)) from None
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not cur.at_end() or not numeric or (self.base is int and isinstance(value, float)):
+                raise self.error(pass_name, repr(text))
+            return self.coerce(value, pass_name)
+        return self.coerce(text, pass_name)  # str, Literal choices and from_option classes
 
     def coerce(self, value: Any, pass_name: str) -> Any:
         """Check a Python value against the option's type; returns the normalised value."""
@@ -448,16 +478,20 @@ def load_plugins(force: bool = False) -> list[str]:
 
 
 def load_pass_file(path: str | Path) -> list[str]:
-    """Import a Python file whose passes register themselves; returns their names.
+    """Import a Python file whose passes, neurons or ops register themselves; returns the
+    names of the passes it registered.
 
-    The module gets a name derived from the file's absolute path, so loading the same file
-    again re-registers its classes instead of clashing with them.
+    A plugin file may define passes (``@register_pass``), neurons
+    (``@snnc.ir.neurons.register_neuron``) and ops (``@snnc.ir.ops.register_op``): a new
+    neuron is one file loaded like a custom pass. The module gets a name derived from the
+    file's absolute path, so loading the same file again re-registers its classes instead
+    of clashing with them.
     """
     path = Path(path)
     if not path.is_file():
         raise PassError(
             f"{path}: no such pass file",
-            hint="--load-pass takes a .py file defining @register_pass classes",
+            hint="--load-pass takes a .py file defining @register_pass (or @register_neuron) classes",
         )
     resolved = path.resolve()
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
@@ -466,9 +500,11 @@ def load_pass_file(path: str | Path) -> list[str]:
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise PassError(f"{path}: cannot import this file as Python")
+    _forget_module_registrations(module_name)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # get_type_hints needs the module registered
     before = dict(PASSES)
+    neurons_before, ops_before = dict(NEURONS), dict(OPS)
     try:
         spec.loader.exec_module(module)
     except PassError:
@@ -480,6 +516,30 @@ def load_pass_file(path: str | Path) -> list[str]:
             f"{path}{where}: loading the pass file failed: {type(e).__name__}: {e}"
         ) from e
     new = [n for n, c in PASSES.items() if before.get(n) is not c]
-    if not new:
-        log.warning("%s registered no pass (decorate pass classes with @register_pass)", path)
+    neurons = [n for n, c in NEURONS.items() if neurons_before.get(n) is not c]
+    new_ops = [k for k, c in OPS.items() if ops_before.get(k) is not c]
+    if neurons:
+        log.debug("%s registered neuron(s): %s", path, ", ".join(neurons))
+    if not (new or neurons or new_ops):
+        log.warning(
+            "%s registered no pass, neuron or op (decorate classes with @register_pass, "
+            "@register_neuron or @register_op)",
+            path,
+        )
     return new
+
+
+def _forget_module_registrations(module_name: str) -> None:
+    """Drop the neurons and ops a previous load of plugin module ``module_name`` registered.
+
+    The IR's registries refuse a second registration of a kind or neuron name (a misspelt
+    plugin must not shadow a built-in silently); a file loaded again defines the same
+    classes anew, so its own earlier entries go first. Passes need no such step:
+    :func:`register_pass` already replaces a class of the same module and name.
+    """
+    for option_name, cls in list(NEURONS.items()):
+        if cls.__module__ == module_name:
+            del NEURONS[option_name]
+    for kind, cls in list(OPS.items()):
+        if cls.__module__ == module_name:
+            del OPS[kind]

@@ -11,8 +11,9 @@ For each ``nn.batch_norm`` (``y = x * scale + offset`` per channel, see
    (conv with zero padding only if the offset is 0; see :mod:`snnc.passes.folding`);
 3. otherwise it stays as an ``nn.affine`` op (same math, no statistics) and a note says why.
 
-Folding is exact in real arithmetic; the new weights are rounded to float32 once. The pass
-measures this drift: it evaluates the graph before and after on ``probe_batch`` samples of
+Folding is exact in real arithmetic; the new weights are rounded to float32 once, so a
+quantized weight or bias that takes a fold becomes a float one (its ``quant`` entry is
+dropped and a note says so: quantize after folding). The pass measures the drift: it evaluates the graph before and after on ``probe_batch`` samples of
 the calibration data (or of standard-normal inputs drawn from ``ctx.rng``) and reports the
 largest output change.
 """
@@ -25,22 +26,21 @@ from typing import ClassVar
 import numpy as np
 
 from snnc.ir import Graph, Stage
+from snnc.ir import traits as T
 from snnc.ir.interpreter import evaluate
-from snnc.ir.ops import Affine
+from snnc.ir.ops import Affine, BatchNorm, Transpose
 from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
 from snnc.passes.folding import (
-    LINEAR_KINDS,
     NotFoldable,
     channel_affine,
     fold_into_consumer,
     fold_into_producer,
     fuse_into,
+    is_fold_producer,
+    quant_note,
     single_input,
     sole_user,
 )
-
-#: ops a batch norm folds into from behind (an affine merges: two channel maps are one)
-_PRODUCER_KINDS = ("nn.affine", *LINEAR_KINDS)
 
 
 @register_pass
@@ -61,7 +61,7 @@ class FoldBatchNorm(Pass):
     )
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        bns = graph.nodes_of("nn.batch_norm")
+        bns = graph.nodes_of(BatchNorm)
         if not bns:
             return PassResult(changed=False, stats={"batch_norms": 0})
         before = graph.copy() if self.measure_drift else None
@@ -72,13 +72,18 @@ class FoldBatchNorm(Pass):
             "kept_as_affine": 0,
         }
         notes = []
+        lost: list[str] = []  # quantized parameters a fold made float
         for bn in bns:
-            how, target, why = _fold_one(graph, bn)
+            how, target, why, bn_lost = _fold_one(graph, bn)
             stats[how] += 1
+            lost += bn_lost
             if how == "kept_as_affine":
-                notes.append(f"%{bn} kept as nn.affine: {why}")
+                notes.append(f"%{bn} kept as {Affine.kind}: {why}")
             else:
                 ctx.logger.debug("fold-batchnorm: %s folded into %s", bn, target)
+        if lost:
+            stats["quant_dropped"] = len(lost)
+            notes.append(quant_note(lost, "batch norm folded in"))
         if before is not None:
             drift, rel = _drift(before, graph, ctx, self.probe_batch)
             stats["max_abs_drift"], stats["max_rel_drift"] = drift, rel
@@ -86,26 +91,27 @@ class FoldBatchNorm(Pass):
         return PassResult(changed=True, stats=stats, notes=notes)
 
 
-def _fold_one(g: Graph, bn: str) -> tuple[str, str | None, str]:
-    """Fold batch norm ``bn``; returns (stats key, node folded into, reason if kept)."""
+def _fold_one(g: Graph, bn: str) -> tuple[str, str | None, str, list[str]]:
+    """Fold batch norm ``bn``; returns (stats key, node folded into, reason if kept,
+    quantized parameters that became float)."""
     _hoist_above_transpose(g, bn)
     rank = g.type(bn).rank
     affine = channel_affine(g.op(bn), rank)
     producer, syn = single_input(g, bn)
     reasons = []
-    if g.op(producer).kind in _PRODUCER_KINDS and syn is None and sole_user(g, producer) == bn:
+    if is_fold_producer(g.op(producer)) and syn is None and sole_user(g, producer) == bn:
         try:
-            fuse_into(g, producer, fold_into_producer(g.op(producer), *affine, rank), bn)
-            return "folded_into_producer", producer, ""
+            merged = fold_into_producer(g.op(producer), *affine, rank)
+            return "folded_into_producer", producer, "", fuse_into(g, producer, merged, bn)
         except NotFoldable as e:
             reasons.append(f"not into %{producer} ({e})")
     else:
         reasons.append(f"not into %{producer} ({_why_not(g, producer, bn, syn)})")
     consumer = sole_user(g, bn)
-    if consumer is not None and g.op(consumer).kind in LINEAR_KINDS:
+    if consumer is not None and g.op(consumer).has(T.HasWeights):
         try:
-            fuse_into(g, consumer, fold_into_consumer(g.op(consumer), *affine, rank), bn)
-            return "folded_into_consumer", consumer, ""
+            merged = fold_into_consumer(g.op(consumer), *affine, rank)
+            return "folded_into_consumer", consumer, "", fuse_into(g, consumer, merged, bn)
         except NotFoldable as e:
             reasons.append(f"not into %{consumer} ({e})")
     elif consumer is not None:
@@ -113,30 +119,31 @@ def _fold_one(g: Graph, bn: str) -> tuple[str, str | None, str]:
     else:
         reasons.append(f"its output has {len(g.users(bn))} users")
     scale, offset, _ = affine
+    # the statistics collapse to float scale/offset: a quantized gamma/beta/... is gone
+    lost = [f"%{bn}.{p}" for p, _ in g.op(bn).quant]
     g.replace_op(bn, Affine(scale=scale, offset=offset, axis=g.op(bn).axis))
-    return "kept_as_affine", None, "; ".join(reasons)
+    return "kept_as_affine", None, "; ".join(reasons), lost
 
 
 def _hoist_above_transpose(g: Graph, bn: str) -> None:
     """``bn(transpose(y))`` -> ``transpose(bn'(y))`` when ``y`` is a linear op: a channels-first
     layer between layout transposes then folds too. ``bn'`` normalises axis ``perm[axis]``."""
     t, syn = single_input(g, bn)
-    if g.op(t).kind != "nn.transpose" or syn is not None or sole_user(g, t) != bn:
+    if not isinstance(g.op(t), Transpose) or syn is not None or sole_user(g, t) != bn:
         return
     y, y_syn = single_input(g, t)
-    if g.op(y).kind not in _PRODUCER_KINDS or y_syn is not None or sole_user(g, y) != t:
+    if not is_fold_producer(g.op(y)) or y_syn is not None or sole_user(g, y) != t:
         return
     op = g.op(bn)
     axis = g.op(t).perm[op.axis % g.type(bn).rank]
     g.replace_all_uses(bn, t)  # bn's users read the transpose ...
-    g.set_inputs(bn, [y])  # ... which reads bn, which reads y
-    g.set_inputs(t, [bn])
-    g.replace_op(bn, op.replace(axis=axis))
-    g.retype([t])
+    # ... bn reads y, normalising the permuted axis (input and axis change together) ...
+    g.set_inputs(bn, [y], op=op.replace(axis=axis))
+    g.set_inputs(t, [bn])  # ... and the transpose reads bn
 
 
 def _why_not(g: Graph, producer: str, bn: str, syn) -> str:
-    if g.op(producer).kind not in _PRODUCER_KINDS:
+    if not is_fold_producer(g.op(producer)):
         return f"{g.op(producer).kind} has no weights"
     if syn is not None:
         return "a synapse sits between them"

@@ -1,27 +1,25 @@
 """``lower-activations``: replace every ReLU by a neuron op and turn the output activation
 into the readout.
 
-Neuron catalog (option names -> IR ops, with nengo's models and parameters):
+The neurons come from the catalogue (:mod:`snnc.ir.neurons`): ``neuron=NAME`` takes any
+registered neuron's ``option`` name (``snnc passes`` lists them with their summaries; a
+plugin file loaded with ``--load-pass`` adds its own). Each neuron class declares what
+the lowering needs to know:
 
-============  ==================  =================================================================
-name          op                  nengo model
-============  ==================  =================================================================
-rate-relu     ``snn.rate_relu``   ``RectifiedLinear`` (non-spiking)
-if            ``snn.if``          ``SpikingRectifiedLinear`` (integrate-and-fire, subtractive reset)
-lif           ``snn.lif``         ``LIF(tau_rc, tau_ref)``
-lif-rate      ``snn.lif_rate``    ``LIFRate(tau_rc, tau_ref)`` (non-spiking)
-loihi-if      ``snn.loihi_if``    nengo-loihi ``LoihiSpikingRectifiedLinear``
-loihi-lif     ``snn.loihi_lif``   nengo-loihi ``LoihiLIF(tau_rc, tau_ref)``
-============  ==================  =================================================================
+- ``spiking``: spiking neurons get the ``synapse`` on their outgoing edges (none by default);
+- ``relu_exact``: whether ``amplitude * f(J)`` equals ``relu(J)`` in rate mode; lowering to
+  a neuron that is not (LIF, Loihi's quantized rates, graded spikes that saturate) changes
+  rate-mode outputs, and the pass says so in a note;
+- ``lowering``: which of its fields this pass fills from its options of the same name
+  (``tau_rc``/``tau_ref`` for the LIF family, ``bits`` for graded spikes, ``v_init`` for
+  the integrate-and-fire neurons); other fields keep the class defaults.
 
 Every neuron computes ``J = gain * x + bias`` and outputs ``amplitude * f(J)``. A ReLU
-becomes a neuron with ``gain=1, bias=0, amplitude=1``, which for the rectified-linear family
-(rate-relu, if, loihi-if) is exactly ``relu(x)`` in rate mode. The LIF family is *not*
-ReLU-exact (its rate is ``1 / (tau_ref + tau_rc * log1p(1 / (J - 1)))`` above ``J = 1``);
-nengo-dl closes that gap by training with LIF rates, this pass only lowers and says so.
+becomes a neuron with ``gain=1, bias=0, amplitude=1``.
 
 Keras' ReLU variants (``max_value`` m, ``negative_slope`` a, ``threshold`` t) map to sums
-of rectified-linear neurons combined by an ``nn.add``, exact in rate mode:
+of rectified-linear neurons combined by an ``nn.add``, exact in rate mode for ReLU-exact
+neurons:
 
 - clipped ReLU: ``min(relu(x), m) = relu(x) - relu(x - m)``: neurons ``<n>.pos`` and
   ``<n>.sat`` (bias ``-m``), ``nn.add{coeffs=(1,-1)}`` keeps the name ``<n>``;
@@ -30,55 +28,66 @@ of rectified-linear neurons combined by an ``nn.add``, exact in rate mode:
 - a threshold ``t != 0`` (ThresholdedReLU) jumps from 0 to ``t`` at ``x = t``: no sum of
   rectified-linear neurons makes a jump, so the pass refuses it.
 
-The neuron is chosen per graph (``neuron=if``) or per node (``neuron={conv*:lif,dense:if}``,
-or a Python dict). A key matches a ReLU node by exact name or glob pattern on the node's
-name, its name without a ``.act`` suffix (``conv1`` for the fused ``conv1.act``) or its
-input's name; or by activation kind: ``relu`` (every ReLU), ``clipped-relu``,
-``leaky-relu``. The first matching key wins; a node no key matches gets ``if``.
+Per-node options (:mod:`snnc.passes.node_options`): ``neuron``, ``synapse`` and ``v_init``
+take one value or ``{key:value,...}`` (``neuron={conv*:lif,dense:if}``,
+``synapse={dense*:0.005}``, ``v_init={conv1:0.5}``, or a Python dict). A key matches a ReLU
+node by exact name or glob pattern on the node's name, its name without a ``.act`` suffix
+(``conv1`` for the fused ``conv1.act``) or its input's name; ``neuron`` keys also match by
+activation kind: ``relu`` (every ReLU), ``clipped-relu``, ``leaky-relu`` (or the op kind,
+``ann.relu``). The first matching key wins; a node no key matches gets the option's default
+(``if``, no synapse, ``v_init`` 0).
+
+Low-latency conversion (issue 9; the targets' default pipelines use it):
+
+- ``synapse=none`` (the default): spikes reach the next layer in the step they are emitted.
+  A lowpass synapse (nengo-dl's recipe: ``synapse=0.005``) smooths spike trains but delays
+  each layer by several steps, which costs most at few steps;
+- ``v_init=0.5``: integrate-and-fire neurons start half-way to the threshold, so the spike
+  count after ``t`` steps rounds ``t * rate`` instead of truncating it: the error of the
+  count is centred (at most half a spike instead of one), and a neuron that should fire in
+  the first step does (Rueckauer et al. 2017, "Conversion of continuous-valued deep networks
+  to efficient event-driven networks for image classification", Front. Neurosci. 11:682;
+  Bu et al. 2022, "Optimal ANN-SNN conversion for high-accuracy and ultra-low-latency
+  spiking neural networks", ICLR). Neurons whose ``lowering`` lacks ``v_init`` ignore it,
+  with a note. The integrate-and-fire neurons reset by subtraction (the catalogue's ``if``
+  and ``graded-if``), so no charge above the threshold is lost;
+- the readout stays non-spiking: the last layer before ``nn.output`` has no neuron, so the
+  output receives the layer's input current, and the output's readout (``readout="mean"``,
+  ``nn.output``'s default) averages it over steps 1..t. A ReLU on the output itself is
+  dropped (``output_relu=drop``, the default: ReLU is monotone, so the argmax is unchanged
+  whenever some output is positive) or lowered like the others (``output_relu=neuron``: a
+  spiking output). ``readout=window`` with ``window=N`` averages only the last N steps
+  (nengo-dl's recipe), ``readout=raw`` gives the per-step value.
 
 Readout: ``ann.linear`` nodes are removed (identity); an ``ann.softmax`` feeding outputs is
 removed when ``drop_softmax`` (the default; argmax is unchanged) and kept otherwise. Other
 activations (sigmoid, tanh, elu, ...) and a hidden softmax have no neuron equivalent: the
-pass raises an error naming every such node. Afterwards no ``ann.*`` op but a kept softmax
-readout remains, as the verifier's stage rule demands.
-
-Synapses: every edge leaving a spiking neuron gets the lowpass ``synapse`` (seconds, or
-``none``); rate neurons need none.
+pass raises an error naming every such node. Afterwards no activation but a kept readout
+remains, as the verifier's stage rule demands.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from snnc.errors import PassError
-from snnc.ir import Graph, Stage
-from snnc.ir.ops import OPS, Add, Op, ReLU
+from snnc.errors import PassError, PipelineError
+from snnc.ir import Graph, Stage, ops
+from snnc.ir import traits as T
+from snnc.ir.neurons import NEURONS, NeuronOp, get_neuron
 from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
 from snnc.passes.folding import single_input
+from snnc.passes.node_options import FractionMap, NodeMap, SynapseMap, relu_names
 
-#: neuron names usable in options -> IR op kinds
-NEURONS: dict[str, str] = {
-    "rate-relu": "snn.rate_relu",
-    "if": "snn.if",
-    "lif": "snn.lif",
-    "lif-rate": "snn.lif_rate",
-    "loihi-if": "snn.loihi_if",
-    "loihi-lif": "snn.loihi_lif",
-}
 #: the neuron for nodes no key of a neuron mapping matches
 FALLBACK_NEURON = "if"
-_LIF_FAMILY = ("lif", "lif-rate", "loihi-lif")
 
 
-def relu_variants(op: ReLU) -> tuple[str, ...]:
-    """Activation kinds a ReLU op answers to in a neuron spec: ``relu`` and, when they
-    apply, ``clipped-relu`` and ``leaky-relu``."""
-    kinds = ["relu", "ann.relu"]
+def relu_variants(op: ops.ReLU) -> tuple[str, ...]:
+    """Activation kinds a ReLU op answers to in a neuron spec: ``relu``, its op kind and,
+    when they apply, ``clipped-relu`` and ``leaky-relu``."""
+    kinds = ["relu", op.kind]
     if op.max_value is not None:
         kinds.append("clipped-relu")
     if op.negative_slope != 0:
@@ -87,67 +96,53 @@ def relu_variants(op: ReLU) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class NeuronSpec:
+class NeuronSpec(NodeMap):
     """Which neuron replaces which ReLU: ordered ``(key, neuron)`` rules.
 
     Built from a neuron name (``"if"``: every ReLU), a mapping text
-    (``"{conv*:lif,dense:if}"``) or a Python mapping; see the module docstring for how keys
-    match. ``str()`` gives the pipeline text back.
+    (``"{conv*:lif,dense:if}"``) or a Python mapping; keys match as every per-node option's
+    do (:mod:`snnc.passes.node_options`), plus activation kinds. Neuron names are checked
+    against the catalogue when the spec is built. ``str()`` gives the pipeline text back.
     """
 
-    rules: tuple[tuple[str, str], ...]
-    option_type: ClassVar[str] = "neuron name or {key:neuron,...}"
+    default: ClassVar[str] = FALLBACK_NEURON
 
     @classmethod
-    def from_option(cls, value) -> NeuronSpec:
-        if isinstance(value, NeuronSpec):
-            return value
-        if isinstance(value, str):
-            text = value.strip()
-            if not text.startswith("{"):
-                return cls((("*", _check_neuron(text)),))
-            if not text.endswith("}"):
-                raise ValueError(f"neuron mapping {text!r} lacks its closing '}}'")
-            pairs = []
-            for item in filter(str.strip, text[1:-1].split(",")):
-                key, sep, neuron = item.partition(":")
-                if not sep or not key.strip():
-                    raise ValueError(f"neuron mapping entry {item.strip()!r} is not key:neuron")
-                pairs.append((_unquote(key), _unquote(neuron)))
-        elif isinstance(value, Mapping):
-            pairs = [(str(k), str(v)) for k, v in value.items()]
-        else:
-            raise TypeError(f"expected a neuron name or a mapping, got {type(value).__name__}")
-        if not pairs:
-            raise ValueError("the neuron mapping is empty")
-        return cls(tuple((k, _check_neuron(v)) for k, v in pairs))
+    def option_type(cls) -> str:
+        """The expected value in words, listing the catalogue's neurons as they are now
+        (plugins included)."""
+        return f"a neuron ({'|'.join(NEURONS)}) or {{key:neuron,...}}"
 
-    def __str__(self) -> str:
-        if len(self.rules) == 1 and self.rules[0][0] == "*":
-            return self.rules[0][1]
-        return "{" + ",".join(f"{k}:{v}" for k, v in self.rules) + "}"
+    @classmethod
+    def check_value(cls, value):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a neuron name, got {value!r}")
+        get_neuron(value)  # ValueError listing the catalogue's names
+        return value
+
+    @classmethod
+    def read_value(cls, text):
+        return cls.check_value(text.strip().strip("'\"") if isinstance(text, str) else text)
+
+    @classmethod
+    def show_value(cls, value) -> str:
+        return value
+
+    @property
+    def neurons(self) -> tuple[str, ...]:
+        """Every neuron this spec may choose, the fallback included."""
+        return self.values
 
     def choose(self, names: tuple[str, ...], kinds: tuple[str, ...]) -> tuple[str, str | None]:
         """``(neuron, matching key)`` for a node known by ``names`` with activation ``kinds``;
         the key is None when no rule matched and the fallback neuron applies."""
-        for key, neuron in self.rules:
-            if key in kinds or any(fnmatchcase(n, key) for n in names):
-                return neuron, key
-        return FALLBACK_NEURON, None
+        return self.lookup(names, kinds)
 
 
-def _unquote(text: str) -> str:
-    """Strip spaces and one pair of quotes (``{"conv*":lif}`` reads like ``{conv*:lif}``)."""
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
-
-
-def _check_neuron(name: str) -> str:
-    if name not in NEURONS:
-        raise ValueError(f"unknown neuron '{name}' (expected one of {', '.join(NEURONS)})")
-    return name
+def _neurons_declaring(field_name: str) -> str:
+    """Names of the catalogue's neurons whose lowering takes option ``field_name``."""
+    names = [name for name, cls in NEURONS.items() if field_name in cls.lowering]
+    return ", ".join(names) or "none yet"
 
 
 @register_pass
@@ -157,50 +152,127 @@ class LowerActivations(Pass):
 
     name: ClassVar[str] = "lower-activations"
     stage: ClassVar = Stage.ANN
+    # the names in the expected type and the summaries in ``snnc passes`` come from the
+    # catalogue at the time they are shown, so plugin neurons appear too
     neuron: NeuronSpec = option(
         "if", "neuron for every ReLU, or {key:neuron,...} by node name, glob or kind"
     )
-    synapse: float | None = option(
-        0.005,
-        "lowpass time constant (s) on edges leaving spiking neurons",
-        check=lambda v: v is None or v > 0,
-        expect="a time constant > 0 in seconds, or none",
+    synapse: SynapseMap | None = option(
+        None,
+        "lowpass time constant (s) on edges leaving spiking neurons, or {key:tau,...} "
+        "(none: no synapse, spikes arrive in the step they are emitted)",
+    )
+    v_init: FractionMap = option(
+        0.0,
+        lambda: (
+            "initial membrane voltage as a fraction of the threshold, or {key:fraction,...}, "
+            f"of the neurons that take it ({_neurons_declaring('v_init')}); 0.5 centres the "
+            "spike count's rounding error"
+        ),
     )
     tau_rc: float = option(
         0.02,
-        "membrane time constant (s) of LIF neurons",
+        lambda: (
+            f"membrane time constant (s) of the neurons that take it ({_neurons_declaring('tau_rc')})"
+        ),
         check=lambda v: v > 0,
         expect="a float > 0",
     )
     tau_ref: float = option(
-        0.002, "refractory period (s) of LIF neurons", check=lambda v: v >= 0, expect="a float >= 0"
+        0.002,
+        lambda: (
+            f"refractory period (s) of the neurons that take it ({_neurons_declaring('tau_ref')})"
+        ),
+        check=lambda v: v >= 0,
+        expect="a float >= 0",
+    )
+    bits: int = option(
+        1,
+        lambda: (
+            "spike bits (up to 2**bits-1 spikes per step) of the neurons that take it "
+            f"({_neurons_declaring('bits')})"
+        ),
+        check=lambda v: v >= 1,
+        expect="an int >= 1",
     )
     drop_softmax: bool = option(True, "remove a softmax feeding an output (argmax is unchanged)")
+    output_relu: Literal["drop", "neuron"] = option(
+        "drop",
+        "a ReLU feeding only outputs, with a spiking neuron chosen for it: drop (the readout "
+        "stays non-spiking; argmax unchanged when some output is positive) or neuron "
+        "(lowered like the others: a spiking output)",
+    )
+    readout: Literal["mean", "window", "raw"] | None = option(
+        None,
+        "set every output's readout: mean (running mean over steps 1..t), window (mean of "
+        "the last `window` steps), raw (per-step value); none keeps each output's own",
+    )
+    window: int = option(
+        10, "steps averaged by readout=window", check=lambda v: v >= 1, expect="an int >= 1"
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        # a neuron whose lowering names a field this pass has no option for cannot be
+        # lowered faithfully: say so when the pass is built, not halfway through a graph
+        mine = {o.name for o in self.options()}
+        for neuron in self.neuron.neurons:
+            cls = get_neuron(neuron)
+            missing = [f for f in cls.lowering if f not in mine]
+            if missing:
+                raise PipelineError(
+                    f"pass '{self.name}': neuron '{neuron}' ({cls.__name__}) declares lowering "
+                    f"field(s) {', '.join(missing)}, which are not options of {self.name}",
+                    hint="a neuron's 'lowering' may only name options of lower-activations: "
+                    + ", ".join(sorted(mine)),
+                )
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         _refuse_unlowerable(graph)
         notes: list[str] = []
         per_neuron: Counter = Counter()
         neuron_nodes: Counter = Counter()
-        used_keys: set[str] = set()
+        used = {"neuron": set(), "synapse": set(), "v_init": set()}
         fallback: list[str] = []
-        for n in graph.nodes_of("ann.relu"):
+        dropped: list[str] = []
+        no_v_init: set[str] = set()
+        for n in graph.nodes_of(ops.ReLU):
             op = graph.op(n)
-            src = graph.inputs_of(n)[0]
-            names = (n, n.removesuffix(".act"), src)
+            names = relu_names(graph, n)
             neuron, key = self.neuron.choose(names, relu_variants(op))
             if key is None:
                 fallback.append(n)
-            used_keys.add(key)
-            created = self._lower_relu(graph, n, neuron)
+            used["neuron"].add(key)
+            cls = get_neuron(neuron)
+            if cls.spiking and self.output_relu == "drop" and _feeds_only_outputs(graph, n):
+                # the readout accumulates the last layer's current; a spiking neuron here
+                # would quantize the output to whole spikes, and a monotone ReLU does not
+                # change which output is largest
+                graph.bypass(n)
+                dropped.append(n)
+                continue
+            syn, syn_key = self.synapse.lookup(names) if self.synapse is not None else (None, None)
+            v_init, v_key = self.v_init.lookup(names)
+            used["synapse"].add(syn_key)
+            used["v_init"].add(v_key)
+            if v_init and "v_init" not in cls.lowering:
+                no_v_init.add(neuron)
+            created = self._lower_relu(graph, n, cls, names, syn if cls.spiking else None)
             per_neuron[neuron] += 1
-            neuron_nodes[NEURONS[neuron]] += len(created)
+            neuron_nodes[cls.kind] += len(created)
             if len(created) > 1:
                 notes.append(
                     f"%{n}: {_describe_variant(op)} lowered to {len(created)} {neuron} neurons"
                 )
         readout = _lower_readout(graph, self.drop_softmax, notes)
-        graph.retype()
+        readout["relu_dropped"] = len(dropped)
+        if dropped:
+            notes.append(
+                f"{', '.join('%' + n for n in dropped)}: ReLU on the output dropped, the readout "
+                "stays non-spiking (argmax unchanged when some output is positive; "
+                "output_relu=neuron lowers it)"
+            )
+        readout["readouts_set"] = self._set_readouts(graph)
         lowered = sum(per_neuron.values())
         if lowered:
             summary = ", ".join(f"{k} x{v}" for k, v in sorted(per_neuron.items()))
@@ -210,18 +282,28 @@ class LowerActivations(Pass):
             )
         else:
             notes.insert(0, "no ReLU to lower: the graph stays at the ANN stage")
-        lif = sorted(set(per_neuron) & set(_LIF_FAMILY))
-        if lif:
+        inexact = sorted(n for n in per_neuron if not get_neuron(n).relu_exact)
+        if inexact:
             notes.append(
-                f"{', '.join(lif)} rates are not ReLU-exact: rate-mode outputs differ from the ANN (train with LIF rates, e.g. nengo-dl, for accuracy)"
+                f"{', '.join(inexact)} rates are not ReLU-exact: rate-mode outputs differ from "
+                "the ANN (train with the neuron's rate curve, e.g. nengo-dl, for accuracy)"
+            )
+        if no_v_init:
+            notes.append(
+                f"v_init is ignored by {', '.join(sorted(no_v_init))} (not in its catalogue "
+                "entry's lowering fields): those neurons start at rest"
             )
         if fallback:
             notes.append(
                 f"no neuron key matched {', '.join('%' + n for n in fallback)}: they got '{FALLBACK_NEURON}'"
             )
-        unused = [k for k, _ in self.neuron.rules if k not in used_keys and k != "*"]
-        if unused:
-            notes.append(f"neuron key(s) {', '.join(unused)} matched no node")
+        for opt, keys in used.items():
+            spec = getattr(self, opt)
+            if not isinstance(spec, NodeMap):
+                continue
+            unused = [k for k in spec.keys if k not in keys and k != "*"]
+            if unused and lowered + len(dropped):
+                notes.append(f"{opt} key(s) {', '.join(unused)} matched no node")
         stats = {
             "lowered": lowered,
             "by_neuron": dict(sorted(per_neuron.items())),
@@ -230,13 +312,28 @@ class LowerActivations(Pass):
         }
         return PassResult(changed=bool(lowered or any(readout.values())), stats=stats, notes=notes)
 
+    def _set_readouts(self, g: Graph) -> int:
+        """Set the ``readout`` (and ``window``) of every output, if asked; returns how many
+        outputs changed."""
+        if self.readout is None:
+            return 0
+        changed = 0
+        for n in g.nodes_of(ops.Output):
+            op = g.op(n)
+            window = self.window if self.readout == "window" else op.window
+            if (op.readout, op.window) != (self.readout, window):
+                g.replace_op(n, op.replace(readout=self.readout, window=window))
+                changed += 1
+        return changed
+
     # ------------------------------------------------------------------ one ReLU
-    def _lower_relu(self, g: Graph, n: str, neuron: str) -> list[str]:
-        """Lower ReLU node ``n``; returns the neuron nodes that now compute it."""
+    def _lower_relu(
+        self, g: Graph, n: str, cls: type[NeuronOp], names: tuple[str, ...], syn: float | None
+    ) -> list[str]:
+        """Lower ReLU node ``n`` (known by ``names``) to neurons of class ``cls`` with
+        synapse ``syn`` on their outgoing edges; returns the neuron nodes that now compute
+        it."""
         op = g.op(n)
-        cls = OPS[NEURONS[neuron]]
-        spiking = cls.spiking
-        syn = self.synapse if spiking else None
         # (suffix, gain, bias, coefficient) of each rectified-linear term of the variant
         terms = [("pos", 1.0, 0.0, 1.0)]
         if op.max_value is not None:
@@ -244,8 +341,8 @@ class LowerActivations(Pass):
         if op.negative_slope != 0:
             terms.append(("neg", -1.0, 0.0, -float(op.negative_slope)))
         if len(terms) == 1:
-            g.replace_op(n, self._neuron_op(cls, 1.0, 0.0))
-            g.set_meta(n, lowered_from="ann.relu")
+            g.replace_op(n, self._neuron_op(cls, 1.0, 0.0, names))
+            g.set_meta(n, lowered_from=op.kind)
             if syn is not None:
                 for dst, port in g.users(n):
                     g.set_edge(n, dst, port, synapse=syn)
@@ -255,22 +352,29 @@ class LowerActivations(Pass):
         for suffix, gain, bias, _ in terms:
             name = g.unique_name(f"{n}.{suffix}")
             meta = {"pass": self.name, "lowered_from": n}
-            g.add(name, self._neuron_op(cls, gain, bias), [src], synapses=[in_syn], meta=meta)
+            neuron = self._neuron_op(cls, gain, bias, names)
+            g.add(name, neuron, [src], synapses=[in_syn], meta=meta)
             created.append(name)
-        # n becomes the sum, so its users are untouched
-        g.set_inputs(n, created, synapses=[syn] * len(created))
-        g.replace_op(n, Add(coeffs=tuple(t[3] for t in terms)))
+        # n becomes the sum (inputs and op at once: a ReLU takes one input), so its users
+        # are untouched
+        add = ops.Add(coeffs=tuple(t[3] for t in terms))
+        g.set_inputs(n, created, synapses=[syn] * len(created), op=add)
         return created
 
-    def _neuron_op(self, cls: type[Op], gain: float, bias: float) -> Op:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        params = {"gain": gain, "bias": bias, "amplitude": 1.0}
-        if "tau_rc" in fields:
-            params.update(tau_rc=self.tau_rc, tau_ref=self.tau_ref)
-        return cls(**params)
+    def _neuron_op(
+        self, cls: type[NeuronOp], gain: float, bias: float, names: tuple[str, ...]
+    ) -> NeuronOp:
+        """A neuron of ``cls`` with the given gain and bias, unit amplitude, and the fields
+        its class declares in ``lowering`` taken from this pass's options (a per-node option
+        gives the value for the node known by ``names``)."""
+        fields = {}
+        for f in cls.lowering:
+            value = getattr(self, f)
+            fields[f] = value.get(names) if isinstance(value, NodeMap) else value
+        return cls(gain=gain, bias=bias, amplitude=1.0, **fields)
 
 
-def _describe_variant(op: ReLU) -> str:
+def _describe_variant(op: ops.ReLU) -> str:
     parts = []
     if op.max_value is not None:
         parts.append(
@@ -285,7 +389,12 @@ def _describe_variant(op: ReLU) -> str:
 
 def _feeds_only_outputs(g: Graph, n: str) -> bool:
     users = g.users(n)
-    return bool(users) and all(g.op(d).kind == "nn.output" for d, _ in users)
+    return bool(users) and all(isinstance(g.op(d), ops.Output) for d, _ in users)
+
+
+def _readout_kinds() -> str:
+    """The activations a spiking readout may end with, from their ``Readout`` trait."""
+    return ", ".join(sorted(k for k, c in ops.OPS.items() if c.has(T.Readout)))
 
 
 def _refuse_unlowerable(g: Graph) -> None:
@@ -293,18 +402,19 @@ def _refuse_unlowerable(g: Graph) -> None:
     problems = []
     for n in g.topo_order():
         op = g.op(n)
-        if op.kind == "ann.relu" and op.threshold != 0:
+        if isinstance(op, ops.ReLU) and op.threshold != 0:
             problems.append(
-                f"%{n}: ann.relu with threshold={op.threshold:g} (ThresholdedReLU) jumps from 0 to "
+                f"%{n}: {op.kind} with threshold={op.threshold:g} (ThresholdedReLU) jumps from 0 to "
                 f"{op.threshold:g} at x = {op.threshold:g}; no sum of rectified-linear neurons has a jump"
             )
-        elif op.dialect != "ann" or op.kind in ("ann.relu", "ann.linear"):
-            continue
-        elif op.kind == "ann.softmax" and _feeds_only_outputs(g, n):
+        elif not op.has(T.Activation) or op.has(T.ReLULike) or isinstance(op, ops.Linear):
+            continue  # not an activation, lowered to neurons, or an identity (removed)
+        elif op.has(T.Readout) and _feeds_only_outputs(g, n):
             continue
         elif _feeds_only_outputs(g, n):
             problems.append(
-                f"%{n}: {op.kind} on an output cannot be part of a spiking readout (only linear and softmax can)"
+                f"%{n}: {op.kind} on an output cannot be part of a spiking readout "
+                f"(only {_readout_kinds()} can)"
             )
         else:
             problems.append(
@@ -322,10 +432,10 @@ def _refuse_unlowerable(g: Graph) -> None:
 def _lower_readout(g: Graph, drop_softmax: bool, notes: list[str]) -> dict[str, int]:
     """Remove ``ann.linear`` nodes and, if asked, output softmaxes; returns counts."""
     counts = {"linear_removed": 0, "softmax_removed": 0, "softmax_kept": 0}
-    for n in g.nodes_of("ann.linear"):
+    for n in g.nodes_of(ops.Linear):
         g.bypass(n)
         counts["linear_removed"] += 1
-    for n in g.nodes_of("ann.softmax"):
+    for n in g.nodes_of(ops.Softmax):
         if drop_softmax:
             g.bypass(n)
             counts["softmax_removed"] += 1

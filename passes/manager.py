@@ -5,9 +5,18 @@ Instruments (all optional but verification):
 - verify the input and the graph after every pass (default on);
 - dump the IR after every pass (``dump_after="all"``) or after the passes of one name,
   into ``dump_dir`` as ``00_input.snnir``, ``01_canonicalize.snnir``, ... or to ``stream``;
+  parameters print as ``dump_weights`` says (``hash``, ``stats`` or ``full``); files in
+  ``dump_dir`` default to ``full``, so each parses back on its own (``snnc opt
+  dumps/02_fold-batchnorm.snnir`` resumes from there), while stream dumps and diffs
+  default to ``hash`` to stay readable;
 - print a unified diff of the IR text per pass (``print_diff``);
 - with ``print_changed_only``, dumps and diffs skip passes that changed nothing;
 - a timing table (``time_passes``).
+
+Whether a pass changed the graph is read from the graph's change log (every mutation goes
+through a :class:`~snnc.ir.Graph` method, which appends to ``graph.changes``): counting log
+entries costs nothing, where hashing every parameter before and after each pass cost a
+pass over all the weights twice per pass.
 
 Text instruments write to ``stream`` when one is given (the CLI passes stderr), otherwise
 they log at INFO level. Every pass failure is re-raised with the pass, its position and the
@@ -25,6 +34,7 @@ from typing import TextIO
 
 from snnc.errors import PassError, SnncError
 from snnc.ir import Graph, print_graph, verify
+from snnc.ir.printer import WEIGHT_MODES
 from snnc.passes.base import Pass, PassContext, PassResult
 from snnc.passes.pipeline import as_passes, format_pipeline
 
@@ -42,6 +52,7 @@ class PassRecord:
     seconds: float
     verify_seconds: float
     changed: bool
+    mutations: int = 0  # graph mutations the pass made (entries of graph.changes)
     diff: str | None = None
     dump: Path | None = None
 
@@ -103,6 +114,7 @@ class PipelineReport:
                     "name": r.name,
                     "pass": r.text,
                     "changed": r.changed,
+                    "mutations": r.mutations,
                     "seconds": r.seconds,
                     "verify_seconds": r.verify_seconds,
                     "stats": r.result.stats,
@@ -126,7 +138,9 @@ class PassManager:
         print_diff: emit a unified diff of the IR text for every pass.
         time_passes: emit the timing table at the end.
         print_changed_only: dumps and diffs skip passes that did not change the graph.
-        dump_weights: how dumps print parameters (``hash``, ``stats`` or ``full``).
+        dump_weights: how dumps and diffs print parameters: ``hash``, ``stats`` or
+            ``full``; None (default) means ``full`` for files in ``dump_dir`` (they parse
+            back without a weights file) and ``hash`` for the stream and diffs.
         stream: where text instruments write; None logs them at INFO level.
     """
 
@@ -140,7 +154,7 @@ class PassManager:
         print_diff: bool = False,
         time_passes: bool = False,
         print_changed_only: bool = False,
-        dump_weights: str = "hash",
+        dump_weights: str | None = None,
         stream: TextIO | None = None,
     ):
         self.passes = as_passes(passes)
@@ -157,6 +171,11 @@ class PassManager:
         self.print_diff = print_diff
         self.time_passes = time_passes
         self.print_changed_only = print_changed_only
+        if dump_weights is not None and dump_weights not in WEIGHT_MODES:
+            raise PassError(
+                f"dump_weights={dump_weights!r} is not a weights mode",
+                hint="use one of " + ", ".join(WEIGHT_MODES),
+            )
         self.dump_weights = dump_weights
         self.stream = stream
 
@@ -214,7 +233,7 @@ class PassManager:
         done = [r.text for r in report.records]
         where = f"pass '{p.name}' (#{index} of pipeline '{self.pipeline}'"
         where += f", after {', '.join(done)})" if done else ", the first)"
-        fp_before = g.fingerprint()
+        log_before = len(g.changes)
         t0 = time.perf_counter()
         try:
             p.check_stage(g)
@@ -231,9 +250,11 @@ class PassManager:
             raise PassError(
                 f"{where}: run() returned {type(result).__name__} (expected PassResult)"
             )
-        changed = g.fingerprint() != fp_before
-        if changed and not result.changed:
-            log.warning("pass '%s' reported no change but changed the graph", p.name)
+        mutations = len(g.changes) - log_before
+        if mutations and not result.changed:
+            log.warning(
+                "pass '%s' reported no change but mutated the graph %d time(s)", p.name, mutations
+            )
         t1 = time.perf_counter()
         if self.verify:
             try:
@@ -251,22 +272,23 @@ class PassManager:
             result,
             seconds,
             time.perf_counter() - t1,
-            changed or result.changed,
+            bool(mutations) or result.changed,
+            mutations,
         )
 
     # ------------------------------------------------------------------ instruments
-    def _text(self, g: Graph) -> str:
-        return print_graph(g, weights=self.dump_weights)
+    def _text(self, g: Graph, default: str = "hash") -> str:
+        return print_graph(g, weights=self.dump_weights or default)
 
     def _dump(self, g: Graph, stem: str) -> Path | None:
-        text = self._text(g)
         if self.dump_dir is None:
-            self._emit(f"// ----- IR after {stem}\n{text}")
+            # a '//' line is a comment to the parser: the dump still parses when cut out
+            self._emit(f"// ----- IR after {stem}\n{self._text(g)}")
             return None
         from snnc.ir.serialize import atomic_write_bytes
 
         path = self.dump_dir / f"{stem}.snnir"
-        atomic_write_bytes(path, text.encode("utf-8"))
+        atomic_write_bytes(path, self._text(g, default="full").encode("utf-8"))
         return path
 
     def _emit(self, text: str) -> None:

@@ -6,6 +6,7 @@ Public API (stable)::
     y = snnc.evaluate(g, x)             # rate-mode reference interpreter
     c = snnc.compile("model.keras", target="nengo", calibration=x)   # -> Compiled
     ys = c.run(x, steps=50)             # (batch, steps, *output_shape)
+    r = snnc.verify("model.keras", (x, y), target="loihi", steps=50)   # -> Report
 
 ``import snnc`` stays light: TensorFlow, nengo and numba are imported only when a function
 needs them.
@@ -13,7 +14,7 @@ needs them.
 
 __version__ = "0.1.0"
 
-_API = ("load", "evaluate", "compile", "simulate", "save", "optimize")
+_API = ("load", "evaluate", "compile", "simulate", "save", "optimize", "export")
 
 
 def __getattr__(name):
@@ -22,7 +23,8 @@ def __getattr__(name):
         from snnc import api
 
         return getattr(api, name)
-    if name in ("ir", "passes", "codegen", "frontend", "errors"):
+    # snnc.verify is a callable module: snnc.verify(model, (x, y), ...) runs the checks
+    if name in ("ir", "passes", "codegen", "frontend", "errors", "verify"):
         import importlib
 
         return importlib.import_module(f"snnc.{name}")
@@ -30,4 +32,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted([*globals(), *_API, "ir", "passes", "codegen", "frontend", "errors"])
+    return sorted([*globals(), *_API, "ir", "passes", "codegen", "frontend", "errors", "verify"])

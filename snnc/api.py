@@ -1,5 +1,5 @@
 """The public Python API: ``snnc.load``, ``snnc.evaluate``, ``snnc.save``, ``snnc.optimize``,
-``snnc.compile``."""
+``snnc.compile``, ``snnc.simulate``, ``snnc.export``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from snnc.errors import ModelFileError
 from snnc.ir import Graph
 
 
-def load(source, *, name: str | None = None) -> Graph:
+def load(source, *, name: str | None = None, approximate=None) -> Graph:
     """Load a model as an IR graph.
 
     ``source`` is a Keras model object, a Keras file (``.keras`` zip of Keras 2.12 or 3, or
-    legacy HDF5; the format is detected from the file's first bytes), a ``model.snnc`` file
-    or a ``.snnir`` text file (its parameters printed in full), or an ``snnc compile``
-    output folder (its ``model.snnc``). A Graph is returned unchanged.
+    legacy HDF5; the format is detected from the file's first bytes), a NIR file (``.nir``,
+    HDF5 written by ``nir.write``; ``approximate`` names the NIR approximations to accept,
+    see :mod:`snnc.nir`), a ``model.snnc`` file or a ``.snnir`` text file (its parameters
+    printed in full), or an ``snnc compile`` output folder (its ``model.snnc``). A Graph is
+    returned unchanged.
     """
     if isinstance(source, Graph):
         return source
@@ -35,6 +37,11 @@ def load(source, *, name: str | None = None) -> Graph:
                 from snnc.ir.parser import parse_file
 
                 return parse_file(path)
+            # NIR files are HDF5 like legacy Keras files: tell them apart before Keras reads
+            from snnc.nir import from_nir, is_nir_file
+
+            if is_nir_file(path):
+                return from_nir(path, name=name, approximate=approximate)
         elif not path.exists():
             raise ModelFileError(
                 f"{path}: no such file",
@@ -89,15 +96,18 @@ def compile(  # noqa: A001 - the public API's word
     synapse: float | None = None,
     seed: int = 0,
 ):
-    """Compile a model for a backend: load it, run the target's pass pipeline, emit a nengo
-    network. Returns a :class:`snnc.codegen.Compiled` (``.graph``, ``.network``,
-    ``.run(x, steps)``, ``.save(out)``).
+    """Compile a model for a backend: load it, run the target's pass pipeline (the Target
+    owns its default, ``snnc targets`` lists them), emit the target's artifact (a nengo
+    network for nengo, nengo-dl and loihi). Returns a :class:`snnc.codegen.Compiled`
+    (``.graph``, ``.network``, ``.run(x, steps)``, ``.save(out)``); read a saved one back with
+    ``snnc.codegen.Compiled.load(out)``, which rebuilds it from ``out/model.snnc``.
 
     Args:
         source: anything :func:`load` takes.
         target: ``nengo``, ``nengo-dl`` or ``loihi`` (``snnc targets`` lists them).
         calibration: representative inputs for data-driven passes (rate normalisation).
-        pipeline: a pass pipeline replacing the target's default ("" runs none).
+        pipeline: a pass pipeline replacing the target's default ("" runs none; custom
+            passes and neurons must be registered first, e.g. by importing their file).
         neuron: neuron choice for ``lower-activations`` (``"if"``, ``"lif"``, a dict of
             name / glob / activation kind -> neuron).
         synapse: lowpass time constant (s) on edges leaving spiking neurons.
@@ -130,3 +140,19 @@ def simulate(graph, x, steps: int = 50, **kwargs):
     from snnc.sim import simulate as _simulate
 
     return _simulate(load(graph), x, steps, **kwargs)
+
+
+def export(source, path, *, format: str = "nir", **options) -> Path:  # noqa: A002 - the API's word
+    """Write a compiled (SNN-stage) model to ``path`` in an exchange format.
+
+    ``format="nir"``: the Neuromorphic Intermediate Representation (see :mod:`snnc.nir`;
+    ``options`` go to :func:`snnc.nir.export_graph`, e.g. ``approximate=("rectified-current",)``).
+    ``source`` is anything :func:`load` takes (a compile output folder, ``model.snnc``, ...).
+    """
+    from snnc.errors import SnncError
+
+    if format != "nir":
+        raise SnncError(f"export format {format!r} is not supported (expected 'nir')")
+    from snnc.nir import export_graph
+
+    return export_graph(load(source), path, **options)

@@ -13,7 +13,7 @@ import os
 import sys
 
 #: subcommands in the order ``snnc --help`` lists them
-COMMANDS = ("dump", "opt", "passes", "compile", "run", "targets")
+COMMANDS = ("dump", "opt", "passes", "compile", "run", "verify", "export", "targets", "layers")
 
 
 def build_parser() -> argparse.ArgumentParser:

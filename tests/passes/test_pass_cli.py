@@ -41,10 +41,25 @@ def test_passes_lists_every_pass_with_options(capsys):
         "    synapse=0.005  [a time constant > 0 in seconds, or none]  lowpass time constant" in out
     )
     assert "    mode=auto  [one of auto|data|fixed]" in out
+    assert "    drop_softmax=true  [bool]" in out  # booleans print as in .snnir text
+    # the neurons and their help come from the catalogue
+    from snnc.ir.neurons import NEURONS
+
+    names = "|".join(NEURONS)
+    assert f"    neuron=if  [a neuron ({names}) or {{key:neuron,...}}]" in out
+    section = out.split("\nneurons (lower-activations{neuron=NAME}):\n")[1]
+    for name, cls in NEURONS.items():
+        assert f"    {name} " in section and cls.summary in section
+    assert "takes tau_rc, tau_ref" in section and "not ReLU-exact" in section
     assert (
-        "nengo: canonicalize,fold-batchnorm,lower-activations{neuron=if},fuse-bias,normalize-rates"
+        "tau_rc=0.02  [a float > 0]  membrane time constant (s) of the neurons that take it (lif, lif-rate, loihi-lif"
         in out
     )
+    # the default pipelines are the targets' own
+    from snnc.codegen import get_target
+
+    assert f"    nengo: {get_target('nengo').default_pipeline}\n" in out
+    assert f"    loihi: {get_target('loihi').default_pipeline}\n" in out
 
 
 def test_passes_json_and_load_pass(clean_registry, capsys):
@@ -52,6 +67,9 @@ def test_passes_json_and_load_pass(clean_registry, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["passes"]["prune-weights"]["options"][0]["name"] == "threshold"
     assert data["passes"]["lower-activations"]["stage"] == ["ann"]
+    assert data["neurons"]["lif"]["lowering"] == ["tau_rc", "tau_ref"]
+    assert data["neurons"]["if"]["relu_exact"] and data["neurons"]["if"]["spiking"]
+    assert set(data["default_pipelines"]) >= {"nengo", "nengo-dl", "loihi"}
 
 
 def test_opt_prints_the_result(model, capsys):
@@ -67,7 +85,7 @@ def test_opt_prints_the_result(model, capsys):
 @pytest.mark.parametrize(
     "pipeline, message",
     [
-        ("canonicalize,,fold-batchnorm", "bad pipeline: expected a pass name"),
+        ("canonicalize,,fold-batchnorm", "bad pipeline, column 14: expected a pass name"),
         ("canonicalize,no-such-pass", "unknown pass 'no-such-pass'"),
         ("lower-activations{neuron=", "expected an option value"),
     ],

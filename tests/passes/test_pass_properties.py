@@ -9,8 +9,8 @@ from hypothesis import given, settings
 
 import snnc
 from snnc.ir import Stage, ops, verify
+from snnc.ir import traits as T
 from snnc.passes import PassContext, run_pipeline
-from snnc.passes.folding import LINEAR_KINDS
 from tests.passes.strategies import graphs, sample_inputs
 
 ATOL = 1e-5
@@ -107,9 +107,7 @@ def test_fuse_bias_leaves_no_bias_before_a_neuron(g):
     lowered, _ = run_pipeline(g, "canonicalize,lower-activations,fuse-bias")
     for n in lowered.topo_order():
         users = lowered.users(n)
-        if lowered.op(n).kind in LINEAR_KINDS and all(
-            ops.is_neuron(lowered.op(d)) for d, _ in users
-        ):
+        if lowered.op(n).has(T.HasWeights) and all(ops.is_neuron(lowered.op(d)) for d, _ in users):
             assert lowered.op(n).bias is None
 
 

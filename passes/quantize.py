@@ -1,0 +1,736 @@
+"""``quantize``: fixed-point parameters (power-of-two scales) made explicit in the IR.
+
+Generic mode (default, ``target=none``)
+---------------------------------------
+Every selected parameter becomes a symmetric signed ``bits``-bit integer mantissa times a
+power of two: ``w ~ m * 2**e`` with ``|m| <= 2**(bits-1) - 1``. The op keeps the exact
+dequantized float32 values and records ``q<bits>e<exp>`` in its ``quant`` entry (see
+:mod:`snnc.ir.quant`), so the interpreter, the simulator and codegen compute the quantized
+network with no change, and ``op.mantissa(name)`` gives the integers a chip receives.
+
+- The exponent is :func:`snnc.ir.quant.choose_exp`'s: the smallest power-of-two grid that
+  holds ``max |w|`` (no value clips). With ``clip_percentile=p`` it holds the ``p``-th
+  percentile of ``|w|`` instead: a finer grid for the bulk of the weights, the few larger
+  ones clip to the largest mantissa (their count is in the stats).
+- The mantissa range is symmetric (``-(2**(bits-1) - 1) .. 2**(bits-1) - 1``; the most
+  negative two's-complement value is not used), so a weight and its negation quantize to
+  negated values and the grid has no bias.
+- ``per_channel=true`` gives each output channel of a weight its own exponent (the QInt's
+  per-channel exponents run along the weight's last axis, the output channels of dense,
+  conv and transposed conv). A depthwise conv's last weight axis is the depth multiplier,
+  not the output channel, so it keeps one exponent (a note says so).
+
+Which parameters (``scope``):
+
+- ``weights`` (default): the weight and bias of every op with the ``HasWeights`` trait
+  (dense, convolutions, depthwise, transposed conv). Weights take ``weight_bits``, biases
+  ``bias_bits`` (default 16: a bias adds to the sum of many products, so it needs more
+  range; Loihi's compartment biases are a 13-bit signed mantissa with a 3-bit exponent).
+- ``all``: additionally every other numpy parameter of every op (neuron gains and biases,
+  channel-affine scales and offsets, batch-norm statistics), each with ``bias_bits`` and
+  one exponent: the graph reaches ``Stage.QUANTIZED`` when it is lowered.
+
+``weight_bits=32`` means float32 weights: the pass does nothing (and says so); a
+``bias_bits`` of 32 keeps biases and the other parameters float. The QInt of 1 bit is the
+unsigned ``0..1``, which cannot hold a signed weight: the smallest symmetric signed grid
+is 2 bits (ternary ``-1, 0, 1``), so both options take 2..32.
+
+Stats (``PassResult.stats``): ``layers`` maps every quantized node to its parameters, each
+with ``bits``, ``exp`` (an int, or a list per channel), ``step`` (the largest ``2**exp``),
+``max_abs_error``, ``sqnr_db`` (None when exact) and ``clipped`` (values beyond the grid);
+plus the counts ``quantized`` and ``float`` (parameters left float32), and a summary note.
+
+Loihi mode (``target=loihi``)
+-----------------------------
+nengo-loihi 1.1 quantizes a network itself when it builds for the chip or its emulator
+(``nengo_loihi/builder/discretize.py``). For every on-chip block (one nengo Ensemble, one
+neuron node here) it
+
+1. takes the float synapse weights of every connection into the block, ``P = W * amp/dt *
+   gain`` (``W`` the transform, ``amp`` the pre neuron's amplitude, ``gain`` the post
+   neuron's, per post neuron: ``builder/connection.py``);
+2. maps the block's largest ``|P|`` to 255 (``w_scale = 255 / w_max``) and rounds to an
+   8-bit weight with the LSB dropped (``round(P * w_scale / 2)`` clipped to +-127, times 2:
+   ``discretize_weights`` with 8 weight bits, mixed fan-out, so ``shift_bits = 1``);
+3. picks the weight exponent ``w_exp`` (0, -1, ... -7) at which the threshold and the
+   biases, scaled by the same ``v_scale = w_scale * 2**(6 + w_exp) / (u_factor *
+   v_factor)``, fit their registers (17-bit threshold mantissa times ``2**6``, 12-bit bias
+   mantissa times ``2**0..7``); ``u_factor``/``v_factor`` undo the integral of the current
+   and voltage decays;
+4. rounds the threshold ``vth * v_scale`` to a multiple of 64 and each bias ``b * v_scale *
+   v_factor`` to a 12-bit mantissa with a power-of-two exponent.
+
+The emulator then runs integers. Divided by its threshold, everything is the float network
+with three roundings: weights, threshold, biases. ``quantize{target=loihi}`` writes exactly
+those into the IR, per block whose input is one connection of one weight op:
+
+- the weight op's weight becomes ``q8e<e>`` whose mantissas are **exactly the chip's 8-bit
+  weight mantissas** (``chip weight = mantissa * 2**(7 + weight_exp)``, with
+  ``discretize_weights``' lossy shift when ``weight_exp < -1``); ``e`` is the generic
+  per-tensor exponent of the float weights, so magnitudes stay familiar;
+- the post neuron's gain becomes one scalar: the block-wide weight scale divided by the
+  rounded threshold (``2 * w_max / 255 / theta`` in the neuron's units, ``theta`` = rounded
+  threshold / exact threshold). A per-channel gain is absorbed into the mantissas, as
+  nengo-loihi absorbs it into the synapse weights;
+- the post neuron's bias becomes the chip's rounded bias divided by the rounded threshold
+  (float32: ``bias_mantissa * 2**bias_exp / (v_scale * v_factor * theta)``, not a power of
+  two); a bias of the weight op moves into it first, as codegen folds it.
+
+Tested against nengo-loihi's own ``Model.build(..., discretize=True)`` on dense and conv
+chains (``tests/passes/test_quantize.py``): the chip weight mantissas, weight exponents,
+thresholds and biases agree exactly. **Not matched** (the pass leaves those weights float
+and a note names them): blocks fed by more than one connection (an add or concat before the
+neuron: nengo-loihi scales all of a block's synapses by the largest), a weight op feeding
+non-neurons or blocks that need different mantissas, paths with ops other than
+value-moving ones between the neurons and the weights (their product is one chip matrix),
+conv gains that vary within a channel, blocks nengo-loihi splits (more than 1024
+compartments here; splits forced by axon or synapse-memory limits are not predicted: the
+loihi target's resource check reports them), host-side weight ops (the first layer fed
+by the input Node, the readout: they run in float on the host and stay float), and neurons
+other than ``loihi-if`` / ``loihi-lif``. The emulator's integer dynamics themselves (the
+floor in its current/voltage decays) are not expressed: the IR holds the rounded parameters,
+the interpreter and kernels run them in float.
+
+Running the quantized graph through nengo-loihi again reproduces the same weight mantissas
+(a block's largest mantissa is 127, which maps back to 127), but nengo-loihi rescales the
+block once more: its largest weight is again mapped to 255 and capped at 254, so the
+emulator's effective gain of the emitted quantized graph is ``254/255`` of the IR's
+(times a new threshold rounding). Emitting on-chip weights times ``255/254`` (exactly
+``127.5 / 127``) makes the emulator run exactly the IR's weights and gain; that change
+belongs to the loihi codegen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from snnc.errors import PassError
+from snnc.ir import Graph, QInt
+from snnc.ir import traits as T
+from snnc.ir.neurons import LoihiIF, LoihiLIF
+from snnc.ir.ops import Conv2D, DepthwiseConv2D, Op, resolve_padding
+from snnc.ir.quant import choose_exp, sqnr_db
+from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
+from snnc.passes.folding import replace_params
+
+
+def _bits_ok(v: int) -> bool:
+    return 2 <= v <= 32
+
+
+@register_pass
+@dataclass(frozen=True)
+class Quantize(Pass):
+    """Quantize parameters to signed fixed point with power-of-two scales (or Loihi's 8 bits)."""
+
+    name: ClassVar[str] = "quantize"
+    stage: ClassVar = None  # weights exist at every stage; re-quantizing is allowed
+    weight_bits: int = option(
+        8,
+        "bits of a weight mantissa (sign included); 32 keeps float32 weights (no-op)",
+        check=_bits_ok,
+        expect="an int in 2..32",
+    )
+    bias_bits: int = option(
+        16,
+        "bits of biases (and, with scope=all, of every other parameter); 32 keeps them float",
+        check=_bits_ok,
+        expect="an int in 2..32",
+    )
+    per_channel: bool = option(
+        False, "one exponent per output channel of each weight (else one per tensor)"
+    )
+    scope: Literal["weights", "all"] = option(
+        "weights",
+        "weights: weights and biases of dense/conv ops; all: also neuron gains/biases, "
+        "affine and batch-norm parameters (reaches stage quantized)",
+    )
+    clip_percentile: float | None = option(
+        None,
+        "size the weight grid for this percentile of |w| (larger weights clip); none: max |w|",
+        check=lambda v: v is None or 0 < v <= 100,
+        expect="a float in (0, 100] or none",
+    )
+    target: Literal["loihi"] | None = option(
+        None,
+        "loihi: write nengo-loihi's own 8-bit weight discretization into the IR (chip blocks)",
+    )
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        if self.target == "loihi":
+            self._check_loihi_options()
+            return LoihiQuantizer(graph).run()
+        if self.weight_bits == 32:
+            return PassResult(
+                changed=False,
+                stats={"layers": {}, "quantized": 0, "float": 0},
+                notes=["weight_bits=32: float32 weights are already 32-bit; nothing to do"],
+            )
+        return self._run_generic(graph, ctx)
+
+    # ------------------------------------------------------------------ generic mode
+    def _plan(self, op: Op) -> list[tuple[str, int, bool, float | None]]:
+        """``(param, bits, per_channel, percentile)`` for each parameter of ``op`` to
+        quantize (parameters with 32 bits stay float)."""
+        arrays = op.param_arrays()
+        plan = []
+        for name in arrays:
+            if op.has(T.HasWeights) and name == "weight":
+                per_channel = self.per_channel and not isinstance(op, DepthwiseConv2D)
+                plan.append((name, self.weight_bits, per_channel, self.clip_percentile))
+            elif op.has(T.HasWeights) or self.scope == "all":
+                plan.append((name, self.bias_bits, False, None))
+        return [p for p in plan if p[1] < 32]
+
+    def _run_generic(self, graph: Graph, ctx: PassContext) -> PassResult:
+        layers: dict[str, dict] = {}
+        left_float: list[str] = []
+        depthwise: list[str] = []
+        changed = False
+        for n in graph.topo_order():
+            op = graph.op(n)
+            plan = self._plan(op)
+            planned = {p[0] for p in plan}
+            left_float += [f"%{n}.{p}" for p in op.param_arrays() if p not in planned]
+            if not plan:
+                continue
+            if self.per_channel and isinstance(op, DepthwiseConv2D):
+                depthwise.append(n)
+            new, entries = op, {}
+            for name, bits, per_channel, pct in plan:
+                new, entries[name] = quantize_one(new, name, bits, per_channel, pct)
+            layers[n] = entries
+            if new != op:
+                graph.replace_op(n, new)
+                changed = True
+        notes = [self._summary(layers)] if layers else ["no parameter to quantize"]
+        if depthwise:
+            notes.append(
+                f"{', '.join('%' + n for n in depthwise)}: one exponent per tensor (a depthwise "
+                "weight's last axis is the depth multiplier, not the output channel)"
+            )
+        if left_float:
+            shown = ", ".join(left_float[:6]) + (", ..." if len(left_float) > 6 else "")
+            hint = (
+                "scope=all quantizes them too" if self.scope == "weights" else "bits=32 keeps them float"
+            )
+            notes.append(f"{len(left_float)} parameter(s) stay float32 ({shown}): {hint}")
+        stats = {
+            "layers": layers,
+            "quantized": sum(len(v) for v in layers.values()),
+            "float": len(left_float),
+        }
+        return PassResult(changed=changed, stats=stats, notes=notes)
+
+    def _summary(self, layers: dict[str, dict]) -> str:
+        entries = [(f"%{n}.{p}", s) for n, ps in layers.items() for p, s in ps.items()]
+        text = (
+            f"quantized {len(entries)} parameter(s) of {len(layers)} node(s): weights "
+            f"{self.weight_bits}-bit {'per channel' if self.per_channel else 'per tensor'}, "
+            f"biases{' and other parameters' if self.scope == 'all' else ''} "
+            f"{self.bias_bits}-bit"
+        )
+        weights = [(k, s) for k, s in entries if k.endswith(".weight")] or entries
+        noisy = [(k, s) for k, s in weights if s["sqnr_db"] is not None]
+        if noisy:
+            k, s = min(noisy, key=lambda e: e[1]["sqnr_db"])
+            text += f"; lowest weight SQNR {s['sqnr_db']:.1f} dB ({k})"
+        k, s = max(entries, key=lambda e: e[1]["max_abs_error"])
+        text += f"; largest error {s['max_abs_error']:.3g} ({k})"
+        clipped = sum(s["clipped"] for _, s in entries)
+        if clipped:
+            text += f"; {clipped} value(s) clipped (clip_percentile={self.clip_percentile:g})"
+        return text
+
+    def _check_loihi_options(self) -> None:
+        wrong = {
+            k: v
+            for k, v in self.option_values().items()
+            if k not in ("target", "weight_bits") or (k == "weight_bits" and v != 8)
+        }
+        if wrong:
+            text = ", ".join(f"{k}={v}" for k, v in wrong.items())
+            raise PassError(
+                f"target=loihi reproduces nengo-loihi's own discretization, which fixes "
+                f"everything these options choose (got {text})",
+                hint="use quantize{target=loihi} alone (8-bit weights, one scale per chip "
+                "block, as nengo-loihi 1.1 does), or drop target=loihi",
+            )
+
+
+# =============================================================================== generic helpers
+
+
+def grid_exp(a: np.ndarray, bits: int, per_channel: bool, percentile: float | None):
+    """The exponent(s) of ``a``'s grid: :func:`~snnc.ir.quant.choose_exp` on ``max |a|``, or
+    on the ``percentile`` of ``|a|`` (per element of the last axis with ``per_channel``)."""
+    per_channel = per_channel and a.ndim >= 1
+    if percentile is None or percentile >= 100:
+        return choose_exp(a, bits, per_channel)
+    mag = np.abs(np.asarray(a, np.float64))
+    if per_channel:
+        m = np.percentile(mag.reshape(-1, mag.shape[-1]), percentile, axis=0)
+        return choose_exp(m.reshape(1, -1), bits, per_channel=True)
+    return choose_exp(np.asarray([np.percentile(mag, percentile)]), bits)
+
+
+def on_grid(a: np.ndarray, bits: int, exp) -> tuple[np.ndarray, int]:
+    """``a`` rounded (half to even) onto the symmetric ``bits``-bit grid of ``2**exp``, as
+    float32, and how many values were clipped to the largest mantissa."""
+    dtype = QInt(bits, exp)
+    hi = 2 ** (bits - 1) - 1
+    scale = dtype.scale()
+    a = np.asarray(a, np.float64)
+    m = np.rint(a / scale)
+    clipped = int(np.count_nonzero(np.abs(m) > hi))
+    q = (np.clip(m, -hi, hi) * scale).astype(np.float32)
+    if bits > 24:
+        # float32 keeps 24 significant bits: a mantissa near 2**(bits-1) can round up past
+        # the largest one; step it back (still an integer multiple of the scale)
+        over = np.abs(q.astype(np.float64) / scale) > hi
+        if np.any(over):
+            q = np.where(over, np.nextafter(q, np.float32(0)), q).astype(np.float32)
+    return q, clipped
+
+
+def quantize_one(
+    op: Op, name: str, bits: int, per_channel: bool = False, percentile: float | None = None
+) -> tuple[Op, dict]:
+    """``op`` with parameter ``name`` on a symmetric ``bits``-bit power-of-two grid, and its
+    stats entry (``bits``, ``exp``, ``step``, ``max_abs_error``, ``sqnr_db``, ``clipped``)."""
+    a = np.asarray(getattr(op, name), np.float64)
+    exp = grid_exp(a, bits, per_channel, percentile)
+    q, clipped = on_grid(a, bits, exp)
+    quant = dict(op.quant)
+    quant[name] = QInt(bits, exp)
+    return op.replace(**{name: q}, quant=quant), error_stats(a, q, bits, exp, clipped)
+
+
+def error_stats(reference, quantized, bits: int, exp, clipped: int = 0) -> dict:
+    """The stats entry of one quantized parameter (JSON-ready: lists, None for no error)."""
+    ref = np.asarray(reference, np.float64)
+    err = np.abs(ref - np.asarray(quantized, np.float64))
+    sqnr = sqnr_db(ref, quantized)
+    return {
+        "bits": int(bits),
+        "exp": list(exp) if isinstance(exp, tuple) else int(exp),
+        "step": float(np.max(QInt(bits, exp).scale())),
+        "max_abs_error": float(err.max(initial=0.0)),
+        "sqnr_db": None if math.isinf(sqnr) else round(float(sqnr), 3),
+        "clipped": int(clipped),
+    }
+
+
+# =============================================================================== loihi mode
+
+# nengo_loihi/builder/discretize.py and block.py (nengo-loihi 1.1), mirrored operation by
+# operation (same dtypes, same order) so that ties round as nengo-loihi rounds them
+VTH_MAN_MAX = 2**17 - 1
+VTH_EXP = 6
+VTH_MAX = VTH_MAN_MAX * 2**VTH_EXP
+BIAS_MAN_MAX = 2**12 - 1
+BIAS_EXP_MAX = 2**3 - 1
+BIAS_MAX = BIAS_MAN_MAX * 2**BIAS_EXP_MAX
+MAX_DECAY = 2**12 - 1
+DECAY_SCALE_TH = 0.5 / 2**12
+#: compartments per core: a larger block is split, and each part gets its own scale
+MAX_COMPARTMENTS = 1024
+#: 8 weight bits with mixed fan-out drop one bit: ``SynapseConfig.shift_bits``
+SHIFT_BITS = 1
+#: the largest weight mantissa, ``2**(8 - shift_bits) - 1``
+WEIGHT_MAN_MAX = 2 ** (8 - SHIFT_BITS) - 1
+
+
+def decay_magnitude(decay, x0=2**21, bits=12, offset=0):
+    """nengo-loihi's estimate of the summed integer decay series (``discretize.py``)."""
+    q = 0.494
+    r = (2**bits - offset - np.asarray(decay)) / 2**bits
+    n = -(np.log1p(x0 * (1 - r) / q)) / np.log(r)
+    principal_sum = (1 - r ** (n + 1)) / (1 - r)
+    loss_sum = q / ((1 - r) * x0) * (n + 1 - (1 - r ** (n + 1)) / (1 - r))
+    return principal_sum - loss_sum
+
+
+def bias_to_manexp(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 12-bit mantissa and 0..7 exponent per bias (``discretize.bias_to_manexp``)."""
+    r = np.maximum(np.abs(bias) / BIAS_MAN_MAX, 1)
+    exp = np.ceil(np.log2(r)).astype(np.int32)
+    man = np.round(bias / 2**exp).astype(np.int32)
+    return man, exp
+
+
+def discretize_weights(w: np.ndarray, weight_exp: int) -> np.ndarray:
+    """The chip's weight mantissas (-127..127) of float32 weights ``w`` scaled to +-255
+    (``discretize.discretize_weights`` with 8 weight bits, mixed fan-out, lossy shift); the
+    chip weight is ``mantissa * 2**(7 + weight_exp)``."""
+    m = np.round(w / 2.0**SHIFT_BITS).clip(-WEIGHT_MAN_MAX, WEIGHT_MAN_MAX).astype(np.int32)
+    s2 = SHIFT_BITS + weight_exp
+    if s2 < 0:
+        # nengo-loihi rounds before the right shift that drops -s2 more bits
+        m = (np.round(m * 2.0**s2) / 2**s2).clip(-WEIGHT_MAN_MAX, WEIGHT_MAN_MAX).astype(np.int32)
+    return m
+
+
+@dataclass
+class LoihiBlock:
+    """What nengo-loihi's discretization does to one block with one input connection.
+
+    Attributes:
+        mantissas: the chip's weight mantissas, shaped like the IR weight.
+        w_exp: the block's weight exponent (``discretize_compartment``).
+        weight_exp: the synapse's (``discretize_synapse``; equal for one synapse, at -6
+            at least).
+        v_scale: float units -> chip units of the threshold; ``vth``: the chip threshold.
+        theta: chip threshold / exact scaled threshold (its rounding).
+        bias: the chip biases (``mantissa * 2**exp``), shaped like the float bias.
+        gain: the IR gain giving ``mantissa * 2**e * gain`` = the chip's weight relative to
+            its threshold, in the neuron's units (``e`` is the IR weight exponent).
+        new_bias: the IR neuron bias equivalent to the chip's.
+    """
+
+    mantissas: np.ndarray
+    w_exp: int
+    weight_exp: int
+    v_scale: float
+    vth: int
+    theta: float
+    bias: np.ndarray
+    gain: float
+    new_bias: np.ndarray
+
+
+def loihi_discretize(
+    weight: np.ndarray,
+    out_gain: np.ndarray,
+    amplitude: float,
+    conv: bool,
+    bias: np.ndarray,
+    neuron: Op,
+    tau_s: float,
+    dt: float,
+    exp: int,
+) -> LoihiBlock:
+    """nengo-loihi 1.1's discretization of a block fed by one connection.
+
+    Args:
+        weight: the IR weight (float32); ``out_gain``: the post neuron's gain per weight
+            element (broadcastable to ``weight``); ``amplitude``: the pre neuron's.
+        conv: the connection is a native ``nengo.Convolution`` (kernel divided by ``dt``;
+            else the matrix is multiplied by ``1/dt``, as nengo-loihi does).
+        bias: the compartment biases (float64, what codegen emits).
+        neuron: the post neuron op (LoihiIF or LoihiLIF); ``tau_s``: the synapse (0: none).
+        exp: the IR exponent the mantissas are written with.
+    """
+    w64 = np.asarray(weight, np.float64)
+    if conv:
+        p = ((w64 / dt) * amplitude) * out_gain
+    else:
+        p = ((w64 * (1.0 / dt)) * amplitude) * out_gain
+    p = p.astype(np.float32)  # Synapse weights are float32
+    w_max = np.abs(p).max()
+
+    # compartment: decays (float32 arrays in nengo-loihi), then their integer forms
+    decay_u64 = 1.0 if tau_s == 0 else float(-np.expm1(-dt / tau_s))
+    scale_u = decay_u64 > DECAY_SCALE_TH  # configure_filter compares before storing
+    decay_u = np.float32(decay_u64)
+    # integers from here on, as array_to_int leaves them (decay_magnitude then divides
+    # integers, in float64)
+    decay_u_int = int(np.round(np.clip(decay_u * MAX_DECAY - 1, 0, MAX_DECAY)))
+    if isinstance(neuron, LoihiLIF):
+        decay_v = np.float32(-np.expm1(-dt / neuron.tau_rc))
+        scale_v = bool(decay_v > DECAY_SCALE_TH)
+        vth_float = np.float32(1.0)  # build_lif: configure_lif's default threshold
+    else:
+        decay_v, scale_v = np.float32(0.0), False
+        vth_float = np.float32(1.0 / dt)  # build_relu: input 1 -> 1 spike a second
+    decay_v_int = int(np.round(decay_v * MAX_DECAY))
+    u_infactor = 1.0 / decay_magnitude(np.int64(decay_u_int), x0=2097152, offset=1) if scale_u else 1.0
+    v_infactor = 1.0 / decay_magnitude(np.int64(decay_v_int), x0=2097152) if scale_v else 1.0
+
+    # float32 compartment biases; nengo-loihi multiplies them by a float64 *array* scale,
+    # so the product is float64
+    bias32 = np.asarray(bias, np.float64).astype(np.float32).astype(np.float64)
+    w_scale = 255.0 / w_max
+    s_scale = 1.0 / (u_infactor * v_infactor)
+    for w_exp in range(0, -8, -1):
+        v_scale = s_scale * w_scale * 2 ** (6 + w_exp)
+        b_scale = v_scale * v_infactor
+        vth = np.round(vth_float * v_scale)
+        b = np.round(bias32 * b_scale)
+        if vth <= VTH_MAX and np.all(np.abs(b) <= BIAS_MAX):
+            break
+    else:
+        raise ValueError("nengo-loihi finds no weight exponent for this block")
+    vth_man = int(np.round(vth / 2**VTH_EXP))
+    bias_man, bias_exp = bias_to_manexp(b)
+    chip_bias = bias_man * 2.0**bias_exp
+
+    # synapse: the only one, so dw_exp = 0 and weight_exp = w_exp (never below -6)
+    weight_exp = max(w_exp, -6)
+    mantissas = discretize_weights(p * w_scale * 2**0, weight_exp)
+
+    chip_vth = vth_man * 2**VTH_EXP
+    theta = chip_vth / (float(vth_float) * float(v_scale))
+    # chip weight mantissa * 2**(7 + weight_exp) is P * w_scale * 2**(6 + w_exp) in float
+    # units; relative to the rounded threshold, P_eff = m * per_unit
+    per_unit = 2.0 ** (1 + weight_exp - w_exp) / (float(w_scale) * theta)
+    gain = per_unit * dt / (amplitude * 2.0**exp)
+    new_bias = chip_bias / (float(b_scale) * theta)
+    return LoihiBlock(
+        mantissas=mantissas,
+        w_exp=w_exp,
+        weight_exp=weight_exp,
+        v_scale=float(v_scale),
+        vth=int(chip_vth),
+        theta=float(theta),
+        bias=chip_bias,
+        gain=float(gain),
+        new_bias=new_bias,
+    )
+
+
+@dataclass
+class _Connection:
+    """One chip connection as codegen emits it: pre neuron -> (value moves) -> weight op ->
+    (value moves) -> post neuron."""
+
+    pre: str
+    weights: str
+    post: str
+    tau_s: float
+
+
+class LoihiQuantizer:
+    """``quantize{target=loihi}`` on one graph (see the module docstring)."""
+
+    def __init__(self, graph: Graph):
+        self.g = graph
+        #: chip neuron -> why its input weights are not matched
+        self.skipped: dict[str, str] = {}
+        #: weight ops of the connections into those neurons
+        self.skipped_weights: set[str] = set()
+
+    def _skip(self, conns: list[_Connection], why: str) -> dict:
+        for c in conns:
+            self.skipped[c.post] = why
+            self.skipped_weights.add(c.weights)
+        return {}
+
+    def _forward_ends(self, w: str) -> set[str]:
+        """Every node that reads weight op ``w``'s value once it has passed value-moving ops
+        (the neurons its connections reach, or whatever else uses it)."""
+        ends, todo = set(), [w]
+        while todo:
+            for dst, _ in self.g.users(todo.pop()):
+                op = self.g.op(dst)
+                if op.has(T.MovesValues) and not op.has(T.Neuron) and len(self.g.inputs_of(dst)) == 1:
+                    todo.append(dst)
+                else:
+                    ends.add(dst)
+        return ends
+
+    # ------------------------------------------------------------------ placement
+    def on_chip(self, node: str) -> bool:
+        """Whether neuron ``node`` runs on the chip: its ``place``, else as the loihi target
+        places it (an ensemble fed, through non-neuron ops, by an input or a host op runs
+        on the host)."""
+        op = self.g.op(node)
+        if op.place is not None:
+            return op.place == "chip"
+        seen, todo = set(), list(self.g.inputs_of(node))
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            src = self.g.op(n)
+            if src.has(T.Neuron):
+                continue
+            if src.has(T.GraphIO) or src.has(T.HostOnly) or src.place == "host":
+                return False
+            todo += self.g.inputs_of(n)
+        return True
+
+    # ------------------------------------------------------------------ connections
+    def _moves_back(self, node: str, synapses: list) -> str | None:
+        """Walk up from ``node`` (exclusive) over single-input value-moving ops; returns the
+        first other node, collecting edge synapses. None when a join is met."""
+        while True:
+            ((src, _, syn),) = self.g.in_edges(node)
+            synapses.append(syn)
+            op = self.g.op(src)
+            if not op.has(T.MovesValues) or op.has(T.Neuron):
+                return src
+            if len(self.g.in_edges(src)) != 1:
+                return None
+            node = src
+
+    def connection(self, post: str) -> _Connection | str:
+        """The one connection into chip neuron ``post``, or why it is not one."""
+        synapses: list = []
+        w = self._moves_back(post, synapses)
+        if w is None or not self.g.op(w).has(T.HasWeights):
+            return "its input is not one weight op (a join, or other ops, before the neuron)"
+        pre = self._moves_back(w, synapses)
+        if pre is None or not self.g.op(pre).has(T.Spiking):
+            return f"%{w} is not fed by spiking neurons through value-moving ops only"
+        taus = [s for s in synapses if s is not None]
+        if len(taus) > 1:
+            return "more than one synapse between the neurons"
+        return _Connection(pre, w, post, float(taus[0]) if taus else 0.0)
+
+    def _is_native_conv(self, w: str) -> bool:
+        """Whether codegen emits weight op ``w`` as a ``nengo.Convolution`` (its native
+        transform rule: 2-D, ungrouped, undilated, "valid"/"same" padding)."""
+        op = self.g.op(w)
+        if type(op) is not Conv2D or op.groups != 1 or any(d != 1 for d in op.dilation):
+            return False
+        (t,) = self.g.in_types(w)
+        if t.rank != 3:
+            return False
+        spatial, kernel = t.shape[:-1], op.weight.shape[:2]
+        pads = resolve_padding(op.padding, spatial, kernel, op.strides, op.dilation)
+        return any(
+            pads == resolve_padding(m, spatial, kernel, op.strides, op.dilation)
+            for m in ("valid", "same")
+        )
+
+    def _out_gain(self, w: str, neuron: Op, post: str) -> np.ndarray | str:
+        """The post neuron's gain for each weight element (broadcastable to the weight), or
+        why it cannot be one (a gain varying within an output channel)."""
+        wop = self.g.op(w)
+        shape = self.g.type(post).shape
+        gain = np.broadcast_to(np.asarray(neuron.gain, np.float64), shape)
+        flat = gain.reshape(-1, shape[-1]) if shape else gain.reshape(1, 1)
+        if not np.all(flat == flat[:1]):
+            return "its neurons' gain varies within a channel"
+        per_channel = flat[0]
+        if shape != self.g.type(w).shape:
+            # value moves between the weights and the neurons: only one gain maps simply
+            if np.any(per_channel != per_channel[0]):
+                return "its neurons' gain varies and values move between weights and neurons"
+            per_channel = np.full(wop.weight.shape[-1], per_channel[0])
+        if isinstance(wop, DepthwiseConv2D):
+            return per_channel.reshape(wop.weight.shape[-2:])  # out channel c*m + j
+        if per_channel.size != wop.weight.shape[-1]:
+            return "its neurons' channels are not the weight's output channels"
+        return per_channel
+
+    # ------------------------------------------------------------------ the pass
+    def run(self) -> PassResult:
+        g = self.g
+        chip = [n for n in g.nodes_of(T.Neuron) if self.on_chip(n)]
+        by_weights: dict[str, list[_Connection]] = {}
+        for post in chip:
+            op = g.op(post)
+            if not isinstance(op, (LoihiIF, LoihiLIF)):
+                self.skipped[post] = f"{op.kind} is not a Loihi neuron (loihi-if, loihi-lif)"
+                continue
+            if int(np.prod(g.type(post).shape)) > MAX_COMPARTMENTS:
+                self.skipped[post] = (
+                    f"{int(np.prod(g.type(post).shape))} neurons: nengo-loihi splits the block, "
+                    "each part with its own scale"
+                )
+                continue
+            conn = self.connection(post)
+            if isinstance(conn, str):
+                self.skipped[post] = conn
+                continue
+            by_weights.setdefault(conn.weights, []).append(conn)
+        layers: dict[str, dict] = {}
+        for w, conns in by_weights.items():
+            ends = self._forward_ends(w)
+            if ends != {c.post for c in conns}:
+                others = sorted(ends - {c.post for c in conns})
+                self._skip(
+                    conns, f"%{w} also feeds {', '.join('%' + n for n in others)} (not a chip block it alone feeds)"
+                )
+                continue
+            layers.update(self._quantize(w, conns))
+        left = [n for n in g.nodes_of(T.HasWeights) if n not in layers]
+        host = [n for n in left if n not in self.skipped_weights]
+        notes = []
+        if layers:
+            worst = min(
+                (s["weight"]["sqnr_db"] for s in layers.values() if s["weight"]["sqnr_db"]),
+                default=None,
+            )
+            notes.append(
+                f"wrote nengo-loihi's 8-bit discretization into {len(layers)} weight op(s) "
+                f"({', '.join('%' + n for n in layers)})"
+                + (f"; lowest SQNR {worst:.1f} dB" if worst is not None else "")
+                + "; their neurons' gain and bias hold the chip's rounded threshold and biases"
+            )
+        if self.skipped:
+            text = "; ".join(f"%{n}: {why}" for n, why in self.skipped.items())
+            notes.append(f"not matched, left float: {text}")
+        if host:
+            notes.append(
+                f"{', '.join('%' + n for n in host)}: not on a chip connection (host side: "
+                "they stay float32)"
+            )
+        stats = {
+            "layers": layers,
+            "quantized": len(layers),
+            "skipped": dict(self.skipped),
+        }
+        return PassResult(changed=bool(layers), stats=stats, notes=notes)
+
+    def _quantize(self, w: str, conns: list[_Connection]) -> dict[str, dict]:
+        g = self.g
+        wop = g.op(w)
+        weight = np.asarray(wop.weight, np.float64)
+        conv = self._is_native_conv(w)
+        exp = choose_exp(weight, 8)
+        blocks, gains = [], []
+        for c in conns:
+            nop = g.op(c.post)
+            out_gain = self._out_gain(w, nop, c.post)
+            if isinstance(out_gain, str) or (conv and np.any(out_gain != out_gain.flat[0])):
+                why = out_gain if isinstance(out_gain, str) else "a convolution needs one gain"
+                return self._skip(conns, why)
+            # the compartment bias codegen emits: the weight op's constant folded in
+            b = np.asarray(nop.bias, np.float64)
+            if wop.bias is not None:
+                if g.type(c.post).shape != g.type(w).shape:
+                    return self._skip(conns, f"values move between %{w}'s bias and the neurons")
+                b = b + np.asarray(nop.gain, np.float64) * np.asarray(wop.bias, np.float64)
+            if not np.any(weight):
+                return self._skip(conns, f"%{w} is all zero (nengo-loihi then scales by the bias)")
+            amp = float(g.op(c.pre).amplitude)
+            block = loihi_discretize(
+                wop.weight, out_gain, amp, conv, b, nop, c.tau_s, g.dt, exp
+            )
+            blocks.append((c, block, amp))
+            gains.append(out_gain)
+        first = blocks[0][1].mantissas
+        if any(not np.array_equal(b.mantissas, first) for _, b, _ in blocks[1:]):
+            return self._skip(conns, f"%{w} feeds blocks that round it differently")
+        q = (first.astype(np.float64) * 2.0**exp).astype(np.float32)
+        dtype = QInt(8, exp)
+        new_w = replace_params(wop, weight=q, bias=None)
+        quant = dict(new_w.quant)
+        quant["weight"] = dtype
+        g.replace_op(w, new_w.replace(quant=quant))
+        loihi = {}
+        for c, block, _ in blocks:
+            nop = g.op(c.post)
+            g.replace_op(c.post, replace_params(nop, gain=np.float32(block.gain), bias=block.new_bias))
+            loihi[c.post] = {
+                "w_exp": block.w_exp,
+                "weight_exp": block.weight_exp,
+                "vth": block.vth,
+                "threshold_rounding": block.theta - 1.0,
+                "gain": block.gain,
+            }
+        # error in the original weight's units: the effective weight the chip applies,
+        # divided back by the original gain
+        c, block, amp = blocks[0]
+        effective = q.astype(np.float64) * block.gain / gains[0]
+        entry = error_stats(weight, effective, 8, exp)
+        entry["loihi"] = loihi
+        return {w: {"weight": entry}}
