@@ -24,7 +24,7 @@ def __getattr__(name):
 
         return getattr(api, name)
     # snnc.verify is a callable module: snnc.verify(model, (x, y), ...) runs the checks
-    if name in ("ir", "passes", "codegen", "frontend", "errors", "verify"):
+    if name in ("ir", "passes", "codegen", "frontend", "errors", "verify", "sweep", "nir"):
         import importlib
 
         return importlib.import_module(f"snnc.{name}")
@@ -32,4 +32,6 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted([*globals(), *_API, "ir", "passes", "codegen", "frontend", "errors", "verify"])
+    return sorted(
+        [*globals(), *_API, "ir", "passes", "codegen", "frontend", "errors", "verify", "sweep", "nir"]
+    )

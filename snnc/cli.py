@@ -13,7 +13,9 @@ import os
 import sys
 
 #: subcommands in the order ``snnc --help`` lists them
-COMMANDS = ("dump", "opt", "passes", "compile", "run", "verify", "export", "targets", "layers")
+COMMANDS = (
+    "dump", "opt", "passes", "compile", "run", "verify", "sweep", "export", "targets", "layers",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
