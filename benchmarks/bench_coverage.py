@@ -72,9 +72,9 @@ NOTE = 100  #: width of the per-model table's nengo-dl reason column
 def rate_pipeline() -> str:
     """The nengo target's default pipeline, lowering to rate-ReLU neurons (keeping softmax,
     which Keras' outputs include) and without normalize-rates (needs no calibration)."""
-    from snnc.passes import default_pipeline
+    from snnc.codegen import get_target
 
-    default = default_pipeline("nengo")
+    default = get_target("nengo").default_pipeline
     lowered = default.replace(
         "lower-activations{neuron=if}", "lower-activations{neuron=rate-relu,drop_softmax=false}"
     ).replace(",normalize-rates", "")

@@ -1,4 +1,5 @@
-"""Code generation: IR graphs -> nengo networks for the nengo, nengo-dl (and loihi) backends.
+"""Code generation: IR graphs -> backend artifacts (nengo networks for nengo, nengo-dl and
+loihi; a :class:`~snnc.codegen.target.Target` may produce files instead, e.g. NIR).
 
 ::
 
@@ -11,18 +12,24 @@ Importing this package imports neither nengo nor TensorFlow: targets import thei
 when a simulator is made, and the generated module when a network is built.
 """
 
-from snnc.codegen.compiled import Compiled, compile_graph, with_lowering_options
-from snnc.codegen.emit import EMITTERS, emitter, generate
+from snnc.codegen.compiled import Compiled, compile_graph
+from snnc.codegen.emit import EMITTERS, NengoNetwork, emitter, generate, register_host_function
+from snnc.codegen.nengo_family import NengoTarget
 from snnc.codegen.target import (
+    Artifact,
+    FileArtifact,
     Limits,
+    NodeRecord,
     Target,
     all_targets,
+    default_pipelines,
     get_target,
     register_target,
     target_names,
 )
 
 __all__ = [
-    "EMITTERS", "Compiled", "Limits", "Target", "all_targets", "compile_graph", "emitter",
-    "generate", "get_target", "register_target", "target_names", "with_lowering_options",
+    "EMITTERS", "Artifact", "Compiled", "FileArtifact", "Limits", "NengoNetwork", "NengoTarget",
+    "NodeRecord", "Target", "all_targets", "compile_graph", "default_pipelines", "emitter",
+    "generate", "get_target", "register_host_function", "register_target", "target_names",
 ]

@@ -1,35 +1,39 @@
-"""``compile_graph`` and :class:`Compiled`: a graph, its generated nengo module, and runs.
+"""``compile_graph`` and :class:`Compiled`: a graph, its target's artifact, and runs.
 
-A Compiled holds the *source* of the generated ``network.py`` and its weights. Its network
-is made by executing that very source (:meth:`Compiled.build`), so the artifact written by
-:meth:`Compiled.save` and the network run in-process cannot differ.
+A Compiled holds the graph after the pipeline and the :class:`~snnc.codegen.target.Artifact`
+its target emitted (for the nengo-family targets, the *source* of the generated
+``network.py`` and its weights: the network run in-process is made by executing that very
+source, so the artifact written by :meth:`Compiled.save` and the network run cannot differ).
+
+Artifacts are data: :meth:`Compiled.load` builds everything from ``model.snnc``, emitting the
+artifact again with the same generator, and refuses a folder whose files differ from what
+snnc generates (an edited ``network.py``) unless ``trust_code=True``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-import types
 from pathlib import Path
 
-import numpy as np
-
-from snnc.codegen.emit import generate
+from snnc.codegen.emit import NengoNetwork
 from snnc.codegen.report import node_table
-from snnc.codegen.target import Target, get_target
-from snnc.errors import ModelFileError, SnncError
+from snnc.codegen.target import Artifact, Target, get_target, read_file
+from snnc.errors import CodegenError, ModelFileError, SnncError
 from snnc.ir.graph import Graph, Stage
 from snnc.ir.interpreter import as_input_list
+from snnc.ir.lexer import format_name
 
 logger = logging.getLogger(__name__)
 
-MODULE_FILE = "network.py"
-WEIGHTS_FILE = "weights.npz"
-ARTIFACT_FILES = ("model.snnc", MODULE_FILE, WEIGHTS_FILE, "manifest.json", "report.txt")
+MODEL_FILE = "model.snnc"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.txt"
+#: the files of every compile output, whatever its target (the artifact adds its own)
+COMMON_FILES = (MODEL_FILE, MANIFEST_FILE, REPORT_FILE)
 
 
 class Compiled:
@@ -38,42 +42,56 @@ class Compiled:
     Attributes:
         graph: the IR after the pipeline (what was emitted).
         target: the :class:`~snnc.codegen.target.Target`.
-        source: the text of the generated ``network.py``.
-        weights: the arrays it reads (``weights.npz``).
-        manifest: JSON-ready facts: target, pipeline, shapes, fingerprint, versions.
+        artifact: what the target emitted (a :class:`~snnc.codegen.emit.NengoNetwork` for
+            the nengo-family targets).
+        manifest: JSON-ready facts: target, pipeline, shapes, fingerprint, hashes, versions.
         report: the compile report (one table row per node, then the pipeline).
     """
 
-    def __init__(
-        self, graph: Graph, target: Target, source: str, weights: dict, manifest: dict, report: str
-    ):
+    def __init__(self, graph: Graph, target: Target, artifact: Artifact, manifest: dict, report: str):
         self.graph = graph
         self.target = target
-        self.source = source
-        self.weights = weights
+        self.artifact = artifact
         self.manifest = manifest
         self.report = report
-        self._module: types.ModuleType | None = None
         self._network = None
         self._sessions: dict = {}
 
     def __repr__(self) -> str:
-        return f"<Compiled @{self.graph.name} for {self.target.name}: {len(self.graph)} nodes>"
+        return f"<Compiled @{format_name(self.graph.name)} for {self.target.name}: {len(self.graph)} nodes>"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file :meth:`save` writes."""
+        return COMMON_FILES + tuple(self.artifact.files)
 
     # ------------------------------------------------------------------ the network
+    def _nengo(self) -> NengoNetwork:
+        if not isinstance(self.artifact, NengoNetwork):
+            raise SnncError(
+                f"target '{self.target.name}' produces {', '.join(self.artifact.files)}, "
+                "not a nengo network"
+            )
+        return self.artifact
+
     @property
-    def module(self) -> types.ModuleType:
+    def source(self) -> str:
+        """The text of the generated ``network.py`` (nengo-family targets)."""
+        return self._nengo().source
+
+    @property
+    def weights(self) -> dict:
+        """The arrays ``network.py`` reads (``weights.npz``; nengo-family targets)."""
+        return self._nengo().weights
+
+    @property
+    def module(self):
         """The generated module, executed in-process (imports the backend)."""
-        if self._module is None:
-            module = types.ModuleType("snnc_generated_network")
-            module.__file__ = f"<snnc network for @{self.graph.name}>"
-            exec(compile(self.source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own generated code
-            self._module = module
-        return self._module
+        return self._nengo().module
 
     def build(self):
         """A fresh ``(network, inputs, probes)`` from the generated module's ``build``."""
-        return self.module.build(self.weights)
+        return self._nengo().build()
 
     @property
     def network(self):
@@ -94,7 +112,7 @@ class Compiled:
             steps: simulation steps (of ``graph.dt`` seconds).
             batch: minibatch size of a batched target (nengo-dl; default: its
                 ``default_batch`` or fewer); the reference target runs sample by sample.
-            progress: show a progress bar (None: only if the run takes over a second).
+            progress: show progress (None: only if the run takes over a second).
             options: simulator options of the target (nengo-dl: ``dtype="float64"``).
 
         Returns:
@@ -102,7 +120,13 @@ class Compiled:
 
         Raises:
             InputShapeError: ``x`` does not match the graph's inputs (names the expected shape).
+            SnncError: bad steps/options, or a target whose artifact snnc cannot run.
         """
+        if self.target.session is None:
+            raise SnncError(
+                f"target '{self.target.name}' writes {', '.join(self.artifact.files)}; snnc "
+                "has no simulator for it"
+            )
         steps = int(steps)
         if steps < 1:
             raise SnncError(f"steps must be >= 1 (got {steps})")
@@ -144,10 +168,10 @@ class Compiled:
     def save(self, out_dir, force: bool = False) -> Path:
         """Write the artifact folder ``out_dir`` atomically.
 
-        Files: ``model.snnc`` (the IR), ``network.py`` + ``weights.npz`` (the generated
-        network), ``manifest.json`` and ``report.txt``. They are written into a temporary
-        folder next to ``out_dir`` which then replaces it, so readers never see a half
-        artifact.
+        Files: ``model.snnc`` (the IR), the target's artifact (nengo family:
+        ``network.py`` + ``weights.npz``), ``manifest.json`` and ``report.txt``. They are
+        written into a temporary folder next to ``out_dir`` which then replaces it, so
+        readers never see a half artifact.
 
         Raises:
             SnncError: ``out_dir`` exists and is not empty, and ``force`` is False.
@@ -159,13 +183,11 @@ class Compiled:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT is an ordinary folder
-            (tmp / "model.snnc").write_bytes(to_snnc_bytes(self.graph, self._ir_manifest()))
-            (tmp / MODULE_FILE).write_text(self.source)
-            np.savez(tmp / WEIGHTS_FILE, **self.weights)
-            (tmp / "manifest.json").write_text(
-                json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
-            )
-            (tmp / "report.txt").write_text(self.report)
+            (tmp / MODEL_FILE).write_bytes(to_snnc_bytes(self.graph, self._ir_manifest()))
+            self.artifact.write(tmp)
+            text = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
+            (tmp / MANIFEST_FILE).write_text(text, encoding="utf-8")
+            (tmp / REPORT_FILE).write_text(self.report, encoding="utf-8")
             if out.exists():  # move the old folder aside first: the swap stays all-or-nothing
                 old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
                 os.replace(out, old / "x")
@@ -184,27 +206,83 @@ class Compiled:
         return {k: self.manifest[k] for k in keys if k in self.manifest}
 
     @classmethod
-    def load(cls, out_dir) -> Compiled:
-        """Read an artifact folder written by :meth:`save` (its ``network.py`` is what runs)."""
-        from snnc.ir.serialize import load as load_snnc
+    def load(cls, out_dir, *, trust_code: bool = False) -> Compiled:
+        """Read an artifact folder written by :meth:`save`.
 
-        out = Path(out_dir)
-        missing = [f for f in ARTIFACT_FILES if not (out / f).is_file()]
-        if missing:
+        Everything is built from ``model.snnc``: the target emits the artifact again, and a
+        folder whose files differ from it (an edited ``network.py``, other weights, a
+        manifest hash that does not match) is refused. ``trust_code=True`` instead uses the
+        folder's files as they are: its ``network.py`` runs, whatever it holds.
+
+        Raises:
+            ModelFileError: not a compile output, unreadable files, or files that differ
+                from what snnc generates (without ``trust_code``).
+        """
+        if trust_code:
+            out, graph, target, manifest, report = _read_folder(out_dir)
+            logger.warning("%s: running its files as they are (trust_code)", out)
+            return cls(graph, target, target.read_artifact(out), manifest, report)
+        compiled, problems = cls.load_regenerated(out_dir)
+        if problems:
+            out, name = Path(out_dir), compiled.target.name
             raise ModelFileError(
-                f"{out}: not an snnc compile output (missing {', '.join(missing)})",
-                hint="create one with `snnc compile MODEL -o OUT`",
+                f"{out}: refusing to run files snnc did not generate: " + "; ".join(problems),
+                hint="the folder was edited after `snnc compile`, or written by another snnc "
+                f"version: recompile it (`snnc compile {out / MODEL_FILE} -t {name} -o NEW`), "
+                "or pass --trust-code (trust_code=True) to run its files as they are",
             )
-        graph, _ = load_snnc(out / "model.snnc")
-        try:
-            manifest = json.loads((out / "manifest.json").read_text())
-            with np.load(out / WEIGHTS_FILE) as f:
-                weights = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as e:
-            raise ModelFileError(f"{out}: cannot read the artifact ({e})") from None
-        target = get_target(manifest.get("target", "nengo"))
-        source = (out / MODULE_FILE).read_text()
-        return cls(graph, target, source, weights, manifest, (out / "report.txt").read_text())
+        return compiled
+
+    @classmethod
+    def load_regenerated(cls, out_dir) -> tuple[Compiled, list[str]]:
+        """``(compiled, differences)`` for an artifact folder: the Compiled is built from
+        its ``model.snnc`` alone (the folder's code never runs), and ``differences`` says how
+        the folder's artifact files differ from what snnc generates (empty: identical).
+        :meth:`load` refuses a folder with differences; a checker (``snnc verify``) reports
+        them.
+
+        Raises:
+            ModelFileError: not a compile output, or unreadable files.
+        """
+        out, graph, target, manifest, report = _read_folder(out_dir)
+        artifact = target.emit(graph)
+        return cls(graph, target, artifact, manifest, report), artifact.differences(out, manifest)
+
+
+def _read_folder(out_dir):
+    """``(folder, graph, target, manifest, report)`` of a compile output (no artifact yet)."""
+    from snnc.ir.serialize import load as load_snnc
+
+    out = Path(out_dir)
+    missing = [f for f in COMMON_FILES if not (out / f).is_file()]
+    if missing:
+        raise ModelFileError(
+            f"{out}: not an snnc compile output (missing {', '.join(missing)})",
+            hint="create one with `snnc compile MODEL -o OUT`",
+        )
+    manifest = _read_manifest(out / MANIFEST_FILE)
+    graph, ir_manifest = load_snnc(out / MODEL_FILE)
+    name = manifest.get("target")
+    if not isinstance(name, str):
+        raise ModelFileError(f"{out / MANIFEST_FILE}: 'target' is missing or not a name")
+    if ir_manifest.get("target") not in (None, name):
+        raise ModelFileError(
+            f"{out}: model.snnc was compiled for target {ir_manifest.get('target')!r} but "
+            f"manifest.json says {name!r}"
+        )
+    target = get_target(name)
+    report = read_file(out / REPORT_FILE).decode("utf-8", errors="replace")
+    return out, graph, target, manifest, report
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads(read_file(path))
+    except (ValueError, RecursionError) as e:
+        raise ModelFileError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{path}: expected a JSON object (got {type(manifest).__name__})")
+    return manifest
 
 
 def check_out_dir(out_dir, force: bool = False) -> Path:
@@ -223,47 +301,6 @@ def check_out_dir(out_dir, force: bool = False) -> Path:
 # =============================================================================== compiling
 
 
-def with_lowering_options(pipeline: str, neuron=None, synapse=None) -> str:
-    """``pipeline`` with ``lower-activations``' ``neuron`` / ``synapse`` options replaced,
-    the rest of the text kept as written.
-
-    ``neuron`` is anything the option takes (a name, ``"{conv*:lif}"`` text, a dict);
-    ``synapse`` a float, ``"none"`` or its text. Each value is checked and printed by the
-    pass's own option type (PipelineError when invalid). Raises SnncError when an override
-    is given but the pipeline has no ``lower-activations``.
-    """
-    from snnc.passes import get_pass
-    from snnc.passes.pipeline import split_pipeline
-
-    changes = {k: v for k, v in (("neuron", neuron), ("synapse", synapse)) if v is not None}
-    if not changes:
-        return pipeline
-    items = split_pipeline(pipeline)
-    if not any(name == "lower-activations" for name, _ in items):
-        raise SnncError(
-            f"--neuron/--synapse need a lower-activations pass, and pipeline {pipeline!r} has none",
-            hint="add lower-activations to the pipeline, or drop --neuron/--synapse",
-        )
-    infos = {o.name: o for o in get_pass("lower-activations").options()}
-    overrides = {}
-    for key, value in changes.items():
-        info = infos[key]
-        read = (
-            info.parse(value, "lower-activations")
-            if isinstance(value, str)
-            else info.coerce(value, "lower-activations")
-        )
-        overrides[key] = info.format(read)
-    parts = []
-    for name, opts in items:
-        if name == "lower-activations":
-            opts = {**opts, **overrides}
-        parts.append(
-            name + ("{" + ",".join(f"{k}={v}" for k, v in opts.items()) + "}" if opts else "")
-        )
-    return ",".join(parts)
-
-
 def compile_graph(
     graph: Graph,
     target: str | Target = "nengo",
@@ -279,7 +316,7 @@ def compile_graph(
 
     Args:
         graph: an IR graph (not modified).
-        target: target name or object (``nengo``, ``nengo-dl``).
+        target: target name or object (``nengo``, ``nengo-dl``, ``loihi``).
         pipeline: pass pipeline text; None runs the target's default pipeline (or none for
             a graph already past the ANN stage, e.g. a compiled model.snnc) and ``""`` runs
             none.
@@ -298,16 +335,12 @@ def compile_graph(
             passes reject, or ops the target cannot emit (CodegenError, all at once).
     """
     t = get_target(target)
+    check_names(graph)
     if pipeline is None and graph.stage != Stage.ANN and neuron is None and synapse is None:
         # the default pipelines lower ANN graphs; an already lowered graph is emitted as is
         logger.info("graph @%s is at stage %s: running no passes", graph.name, graph.stage.value)
         pipeline = ""
-    text = t.default_pipeline if pipeline is None else pipeline
-    text = with_lowering_options(text, neuron, synapse) if text.strip() else text
-    if (neuron is not None or synapse is not None) and not text.strip():
-        raise SnncError(
-            "--neuron/--synapse need a pipeline with lower-activations (the pipeline is empty)"
-        )
+    text = t.pipeline_for(pipeline, neuron=neuron, synapse=synapse)
     pass_report = None
     if text.strip():
         from snnc.passes import PassContext, run_pipeline
@@ -319,7 +352,7 @@ def compile_graph(
 
         verify(graph)
         graph = graph.copy()  # the Compiled owns its graph, as after run_pipeline
-    source, weights, ctx = generate(graph, t)
+    artifact = t.emit(graph)
     manifest = {
         "target": t.name,
         "pipeline": text,
@@ -328,21 +361,45 @@ def compile_graph(
         "fingerprint": graph.fingerprint(),
         "inputs": {n: list(graph.type(n).shape) for n in graph.inputs},
         "outputs": {n: list(graph.type(n).shape) for n in graph.outputs},
-        "neurons": sum(r.neurons for r in ctx.records.values()),
-        "network_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "neurons": sum(r.neurons for r in artifact.records.values()),
+        **artifact.manifest(),
         "snnc_version": _version(),
-        "backend_versions": _backend_versions(t, ctx.imports),
+        "backend_versions": _backend_versions(t, artifact),
     }
     if source_sha256:
         manifest["source_sha256"] = source_sha256
-    report = node_table(graph, ctx.records, t, text, pass_report)
-    compiled = Compiled(graph, t, source, weights, manifest, report)
+    report = node_table(graph, artifact.records, t, text, pass_report)
+    compiled = Compiled(graph, t, artifact, manifest, report)
     if t.validate is not None:
         # resource limits are checked now, not when a simulator is first built
         lines = t.validate(compiled)
         compiled.report += "".join(f"{line}\n" for line in lines)
     logger.info("compiled @%s for %s: %d neurons", graph.name, t.name, manifest["neurons"])
     return compiled
+
+
+def check_names(graph: Graph) -> None:
+    """Refuse names that are not valid Unicode text (a lone surrogate, possible in a JSON
+    ``"\\ud800"`` escape): they cannot be written to any UTF-8 file of the artifact.
+
+    Raises:
+        CodegenError: naming every such node (escaped).
+    """
+    bad = [n for n in [graph.name, *graph.topo_order()] if not _is_text(n)]
+    if bad:
+        raise CodegenError(
+            f"graph @{format_name(graph.name)}: {len(bad)} name(s) are not valid Unicode text "
+            f"(lone surrogates): {', '.join(format_name(n) for n in bad)}",
+            hint="rename the layers (or the model) in the source model",
+        )
+
+
+def _is_text(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _umask() -> int:
@@ -357,11 +414,16 @@ def _version() -> str:
     return __version__
 
 
-def _backend_versions(target: Target, imports) -> dict[str, str]:
+def _backend_versions(target: Target, artifact: Artifact) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
+    dists = ["numpy"]
+    if isinstance(artifact, NengoNetwork):
+        dists += ["nengo", *artifact.imports]
+    if target.backend:
+        dists.append(target.backend)
     out = {}
-    for dist in dict.fromkeys(["numpy", "nengo", target.backend, *imports]):
+    for dist in dict.fromkeys(dists):
         try:
             out[dist] = version(dist.replace("_", "-"))
         except PackageNotFoundError:

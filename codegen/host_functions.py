@@ -81,3 +81,8 @@ def exponential(x):
 def hard_sigmoid(x, slope, offset):
     """clip(slope * x + offset, 0, 1)."""
     return np.clip(slope * x + offset, 0.0, 1.0)
+
+
+def quantize(x, step, lo, hi):
+    """Round to the fixed-point grid: ``clip(rint(x / step), lo, hi) * step``."""
+    return np.clip(np.rint(x / step), lo, hi) * step

@@ -14,10 +14,14 @@ import warnings
 
 import numpy as np
 
-from snnc.codegen import tf_functions
-from snnc.codegen.emit import EmitContext, emitter, host_call_args
-from snnc.codegen.target import Target, progress_bar, quiet_build, register_target
+from snnc.codegen.emit import EmitterTable, NetworkBuilder, emitter
+from snnc.codegen.emit.host import check_host, host_function
+from snnc.codegen.emit.naming import literal
+from snnc.codegen.emit.values import object_value
+from snnc.codegen.nengo_family import NengoTarget
+from snnc.codegen.target import progress_bar, quiet_build, register_target
 from snnc.errors import SnncError
+from snnc.ir import traits as T
 
 logger = logging.getLogger(__name__)
 
@@ -74,32 +78,32 @@ class MinibatchSession:
 # =============================================================================== emitters
 
 #: nengo-dl's overrides of the shared emitters
-EMITTERS: dict = {}
-
-#: host-side op kind -> TensorFlow function (same static arguments as the numpy one)
-TF_OPS = {
-    "nn.max_pool": tf_functions.tf_max_pool,
-    "nn.global_max_pool": tf_functions.tf_global_max_pool,
-    "ann.softmax": tf_functions.tf_softmax,
-}
+EMITTERS = EmitterTable()
 
 
-@emitter(*TF_OPS, registry=EMITTERS)
-def emit_tensor_node(ctx: EmitContext, node, op, ins):
-    """A ``nengo_dl.TensorNode``: the op runs inside the TensorFlow graph on the whole
-    minibatch, where a plain ``nengo.Node`` would call numpy once per sample and step."""
+@emitter(T.HostOnly, T.Quantizer, check=check_host, table=EMITTERS)
+def emit_tensor_node(b: NetworkBuilder, node: str, op, ins):
+    """A ``nengo_dl.TensorNode`` when the op has a TensorFlow twin: it runs inside the
+    TensorFlow graph on the whole minibatch, where a plain ``nengo.Node`` would call numpy
+    once per sample and step. Ops without a twin keep the numpy Node."""
     (value,) = ins
-    out_size = ctx.graph.type(node).size
-    args = host_call_args(op, value.shape)
-    ctx.require("nengo_dl")
-    name = ctx.var(node)
-    ctx.emit(
-        f"{name} = nengo_dl.TensorNode(lambda x: {ctx.helper(TF_OPS[op.kind])}(x{args}), "
-        f'shape_in=({value.size},), shape_out=({out_size},), pass_time=False, label="{node}")'
+    fn = host_function(op)
+    out_shape = b.graph.type(node).shape
+    args = fn.call_args(op, value.shape)
+    if fn.tensorflow is None:
+        call = f"{b.helper(fn.numpy)}(x{args})"
+        return b.host_node(node, call, value, out_shape, "host Node (numpy)")
+    b.require("nengo_dl")
+    out_size = b.graph.type(node).size
+    name = b.var(node)
+    b.emit(
+        f"{name} = nengo_dl.TensorNode(lambda x: {b.helper(fn.tensorflow)}(x{args}), "
+        f"shape_in=({value.size},), shape_out=({out_size},), pass_time=False, "
+        f"label={literal(node)})"
     )
-    ctx.connect_value(value, name)
-    ctx.note("nengo_dl.TensorNode")
-    return ctx.object_value(name, ctx.graph.type(node).shape)
+    b.connect_value(node, value, name)
+    b.note(node, "nengo_dl.TensorNode")
+    return object_value(name, out_shape)
 
 
 def _session(compiled, batch: int | None, **options) -> MinibatchSession:
@@ -107,9 +111,11 @@ def _session(compiled, batch: int | None, **options) -> MinibatchSession:
 
 
 NENGO_DL = register_target(
-    Target(
+    NengoTarget(
         name="nengo-dl",
         description="nengo-dl (TensorFlow, CPU/GPU); whole minibatches at once",
+        # the same network as the nengo target's, so the same pipeline
+        default_pipeline="canonicalize,fold-batchnorm,lower-activations{neuron=if},fuse-bias,normalize-rates",
         backend="nengo_dl",
         session=_session,
         emitters=EMITTERS,

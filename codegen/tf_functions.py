@@ -38,3 +38,11 @@ def tf_global_max_pool(x, shape, n_spatial):
     axes = list(range(len(shape) - n_spatial, len(shape)))  # +1 for the batch axis, -1 channel
     y = tf.reduce_max(y, axis=axes)
     return tf.reshape(y, (tf.shape(x)[0], -1))
+
+
+def tf_quantize(x, step, lo, hi):
+    """Round each sample to the fixed-point grid (``tf.round`` rounds half to even, like
+    ``np.rint``)."""
+    import tensorflow as tf
+
+    return tf.clip_by_value(tf.round(x / step), lo, hi) * step

@@ -48,11 +48,33 @@ class Change:
     detail: str = ""
 
 
+def check_name(name, what: str = "node") -> str:
+    """A node or graph name: any string that can be stored (UTF-8, in a zip member
+    name, in JSON). Names are data, never code, so quotes, backslashes, newlines and unicode
+    are fine; NUL (which ends a zip member name and C strings) and lone surrogates (which no
+    file encoding can hold) cannot be represented, so they are refused here, at load."""
+    if not isinstance(name, str):
+        raise IRError(f"{what} name {name!r} must be a string")
+    if "\x00" in name:
+        raise IRError(
+            f"{what} name {name!r} contains a NUL character, which cannot be stored",
+            hint="rename the layer or model (any other character works)",
+        )
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IRError(
+            f"{what} name {name!r} contains a lone surrogate, which is not valid text",
+            hint="rename the layer or model",
+        ) from None
+    return name
+
+
 class Graph:
     """An snnc IR graph. See the module docstring for the data model."""
 
     def __init__(self, name: str = "main", dt: float = 0.001):
-        self.name = name
+        self.name = check_name(name, "graph")
         self.dt = float(dt)
         self.nx = nx.MultiDiGraph()
         self.changes: list[Change] = []
@@ -188,6 +210,7 @@ class Graph:
 
         Returns the name. Raises IRError on a duplicate name, unknown input or type error.
         """
+        check_name(name)
         if name in self.nx:
             raise IRError(f"node '{name}' already exists in graph @{self.name}")
         for src in inputs:

@@ -21,7 +21,9 @@ from snnc.passes import (  # noqa: F401
     canonicalize,
     fold_batchnorm,
     fuse_bias,
+    legalize_loihi,
     lower_activations,
+    max_to_avg_pool,
     normalize_rates,
     quantize,
 )
@@ -41,7 +43,6 @@ from snnc.passes.base import (
 from snnc.passes.lower_activations import NeuronSpec
 from snnc.passes.manager import PassManager, PassRecord, PipelineReport, run_pipeline
 from snnc.passes.pipeline import (
-    default_pipeline,  # TRANSITIONAL: see its docstring (targets own their pipelines)
     format_pipeline,
     parse_pipeline,
     with_options,
@@ -58,7 +59,6 @@ __all__ = [
     "PassResult",
     "PipelineReport",
     "all_passes",
-    "default_pipeline",
     "format_pipeline",
     "get_pass",
     "load_pass_file",

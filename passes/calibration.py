@@ -105,7 +105,9 @@ def check_calibration(
                 hint=_HINT,
             )
         if a.shape[0] == 0:
-            raise PassError(f"{where}: calibration data for input '{name}' has no samples", hint=_HINT)
+            raise PassError(
+                f"{where}: calibration data for input '{name}' has no samples", hint=_HINT
+            )
         bad = a.size - int(np.count_nonzero(np.isfinite(a)))
         if bad:
             raise PassError(
@@ -163,14 +165,16 @@ def clip_caps(graph: Graph) -> dict[str, np.ndarray]:
     """The current above which each clipped ReLU's rising piece stops mattering.
 
     ``lower-activations`` writes ``min(relu(x), m)`` as ``relu(x) - relu(x - m)``: neurons
-    ``P`` (``J_P = g x + b``) and ``S`` (``J_S = g x + b - m g``) summed by an ``nn.add``
-    with opposite slopes. Above ``J_P = b_P - b_S`` the two cancel, so ``P``'s currents
-    beyond that carry no information. Found structurally (any two ReLU-exact neurons reading
-    the same value with equal gains, biases ``b_S < b_P`` and opposite coefficient times
-    amplitude into one ``nn.add``), so it works on parsed text and after other passes.
+    ``P`` (``J_P = g_P x + b_P``) and ``S`` (``J_S = g_S x + b_S``, starting later) summed by
+    an ``nn.add`` with opposite slopes in ``x`` (``c_P a_P g_P = -c_S a_S g_S``, with ``c``
+    the add's coefficients and ``a`` the amplitudes). Once ``S`` fires the two cancel, so
+    ``P``'s currents beyond ``J_P = b_P - g_P b_S / g_S`` (``m g_P`` right after lowering)
+    carry no information. Found structurally (two ReLU-exact neurons reading the same value
+    through the same synapse into one ``nn.add``), so it works on parsed text and after
+    other passes, normalize-rates included (which scales the two pieces differently).
 
     Returns:
-        ``{P: cap}`` with ``cap = b_P - b_S`` (broadcastable to P's shape).
+        ``{P: cap}``, the cap broadcastable to P's shape.
     """
     caps: dict[str, np.ndarray] = {}
     for a in graph.nodes_of(ops.Add):
@@ -178,19 +182,24 @@ def clip_caps(graph: Graph) -> dict[str, np.ndarray]:
         coeffs = graph.op(a).coeffs
         for i, (p, _, syn_p) in enumerate(edges):
             for j, (s, _, syn_s) in enumerate(edges):
-                if i == j or syn_p != syn_s or not (_relu_neuron(graph, p) and _relu_neuron(graph, s)):
+                if (
+                    i == j
+                    or syn_p != syn_s
+                    or not (_relu_neuron(graph, p) and _relu_neuron(graph, s))
+                ):
                     continue
-                op_p, op_s = graph.op(p), graph.op(s)
                 if graph.in_edges(p) != graph.in_edges(s):  # same value, same synapse
                     continue
+                op_p, op_s = graph.op(p), graph.op(s)
                 g_p, g_s = np.asarray(op_p.gain, np.float64), np.asarray(op_s.gain, np.float64)
-                if g_p.shape != g_s.shape or not np.array_equal(g_p, g_s) or np.any(g_p <= 0):
+                if np.any(g_p <= 0) or np.any(g_s <= 0):
                     continue
-                slope_p = coeffs[i] * op_p.amplitude
-                slope_s = coeffs[j] * op_s.amplitude
-                if slope_p <= 0 or not np.isclose(slope_p, -slope_s, rtol=1e-6):
+                slope_p = coeffs[i] * op_p.amplitude * g_p
+                slope_s = coeffs[j] * op_s.amplitude * g_s
+                if np.any(slope_p <= 0) or not np.allclose(slope_p, -slope_s, rtol=1e-5, atol=0):
                     continue
-                cap = np.asarray(op_p.bias, np.float64) - np.asarray(op_s.bias, np.float64)
+                b_p, b_s = np.asarray(op_p.bias, np.float64), np.asarray(op_s.bias, np.float64)
+                cap = b_p - g_p * b_s / g_s
                 if np.all(cap > 0):
                     caps[p] = cap
     return caps
@@ -198,4 +207,3 @@ def clip_caps(graph: Graph) -> dict[str, np.ndarray]:
 
 def _relu_neuron(g: Graph, n: str) -> bool:
     return g.op(n).has(T.ReLUExact)
-

@@ -145,7 +145,9 @@ def _move(op: ops.Op, arrays: list[np.ndarray], dt: float, node: str) -> np.ndar
 def absorb_into_consumer(op: ops.Op, in_scale: np.ndarray, rank: int) -> ops.Op:
     """``op`` reading an input whose channels were multiplied by ``in_scale``, computing
     what it computed before (its input channels divided by ``in_scale``)."""
-    return fold_into_consumer(op, 1.0 / in_scale, np.zeros(()), rank - 1, rank)
+    new = fold_into_consumer(op, 1.0 / in_scale, np.zeros(()), rank - 1, rank)
+    # a pure scale adds nothing to the bias: an op without one stays without one
+    return new.replace(bias=None) if op.bias is None else new
 
 
 def gain_divisor(in_scale: np.ndarray) -> np.ndarray:

@@ -51,13 +51,15 @@ Low-latency conversion (issue 9; the targets' default pipelines use it):
   spiking neural networks", ICLR). Neurons whose ``lowering`` lacks ``v_init`` ignore it,
   with a note. The integrate-and-fire neurons reset by subtraction (the catalogue's ``if``
   and ``graded-if``), so no charge above the threshold is lost;
-- the readout stays non-spiking: the last layer before ``nn.output`` has no neuron, so the
-  output receives the layer's input current, and the output's readout (``readout="mean"``,
-  ``nn.output``'s default) averages it over steps 1..t. A ReLU on the output itself is
-  dropped (``output_relu=drop``, the default: ReLU is monotone, so the argmax is unchanged
-  whenever some output is positive) or lowered like the others (``output_relu=neuron``: a
-  spiking output). ``readout=window`` with ``window=N`` averages only the last N steps
-  (nengo-dl's recipe), ``readout=raw`` gives the per-step value.
+- the readout stays non-spiking: a model's last layer (logits, or a softmax the pass drops)
+  gets no neuron, so the output receives that layer's input current, and the output's
+  readout (``readout="mean"``, ``nn.output``'s default) averages it over steps 1..t: the
+  accumulated current, not a spike count, decides. A ReLU on the output itself is part of
+  the model's function and is lowered like the others (``output_relu=neuron``, the default:
+  a spiking output whose spike count is quantized to whole spikes) unless
+  ``output_relu=drop`` removes it (ReLU is monotone, so the argmax is unchanged whenever
+  some output is positive; the note says so). ``readout=window`` with ``window=N`` averages
+  only the last N steps (nengo-dl's recipe), ``readout=raw`` gives the per-step value.
 
 Readout: ``ann.linear`` nodes are removed (identity); an ``ann.softmax`` feeding outputs is
 removed when ``drop_softmax`` (the default; argmax is unchanged) and kept otherwise. Other
@@ -196,11 +198,11 @@ class LowerActivations(Pass):
         expect="an int >= 1",
     )
     drop_softmax: bool = option(True, "remove a softmax feeding an output (argmax is unchanged)")
-    output_relu: Literal["drop", "neuron"] = option(
-        "drop",
-        "a ReLU feeding only outputs, with a spiking neuron chosen for it: drop (the readout "
-        "stays non-spiking; argmax unchanged when some output is positive) or neuron "
-        "(lowered like the others: a spiking output)",
+    output_relu: Literal["neuron", "drop"] = option(
+        "neuron",
+        "a ReLU feeding only outputs, with a spiking neuron chosen for it: neuron (lowered "
+        "like the others: a spiking output) or drop (the readout stays non-spiking; argmax "
+        "unchanged when some output is positive)",
     )
     readout: Literal["mean", "window", "raw"] | None = option(
         None,
@@ -268,9 +270,9 @@ class LowerActivations(Pass):
         readout["relu_dropped"] = len(dropped)
         if dropped:
             notes.append(
-                f"{', '.join('%' + n for n in dropped)}: ReLU on the output dropped, the readout "
-                "stays non-spiking (argmax unchanged when some output is positive; "
-                "output_relu=neuron lowers it)"
+                f"{', '.join('%' + n for n in dropped)}: ReLU on the output dropped "
+                "(output_relu=drop), the readout stays non-spiking (argmax unchanged when some "
+                "output is positive; rate-mode outputs below 0 are no longer clipped)"
             )
         readout["readouts_set"] = self._set_readouts(graph)
         lowered = sum(per_neuron.values())

@@ -102,6 +102,8 @@ class NodeMap:
             value = dict(value.rules)
         if isinstance(value, str):
             text = value.strip()
+            if not text.startswith("{") and text.endswith("}"):
+                raise ValueError(f"mapping {text!r} lacks its opening '{{'")
             if not text.startswith("{"):
                 return cls((("*", cls.read_value(text)),))
             pairs = [(k, cls.read_value(v)) for k, v in _split_mapping(text)]
@@ -110,7 +112,9 @@ class NodeMap:
             for k, v in value.items():
                 if not isinstance(k, str) or not k.strip():
                     raise ValueError(f"mapping key {k!r} is not a node name or pattern")
-                pairs.append((k.strip(), cls.read_value(v) if isinstance(v, str) else cls.check_value(v)))
+                pairs.append(
+                    (k.strip(), cls.read_value(v) if isinstance(v, str) else cls.check_value(v))
+                )
         else:
             return cls((("*", cls.check_value(value)),))
         if not pairs:
@@ -243,11 +247,12 @@ class RateMap(NodeMap):
 
 @dataclass(frozen=True)
 class ScaleMap(NodeMap):
-    """Fixed firing-rate factors per node (> 0), or ``none`` (not fixed)."""
+    """Fixed firing-rate factors per node (> 0), or ``none`` (not fixed; also allowed as a
+    mapping value). Declare the option ``ScaleMap | None``."""
 
     default: ClassVar[Any] = None
     words: ClassVar[dict[str, Any]] = {"none": None}
-    value_text: ClassVar[str] = "a factor > 0 or none"
+    value_text: ClassVar[str] = "a factor > 0"
 
     @classmethod
     def check_value(cls, value):
@@ -261,11 +266,12 @@ class ScaleMap(NodeMap):
 
 @dataclass(frozen=True)
 class SynapseMap(NodeMap):
-    """Lowpass time constants (s, > 0) per node, or ``none`` (no synapse)."""
+    """Lowpass time constants (s, > 0) per node, or ``none`` (no synapse; also allowed as a
+    mapping value: ``{dense*:0.005,*:none}``). Declare the option ``SynapseMap | None``."""
 
     default: ClassVar[Any] = None
     words: ClassVar[dict[str, Any]] = {"none": None}
-    value_text: ClassVar[str] = "a time constant > 0 in seconds or none"
+    value_text: ClassVar[str] = "a time constant > 0 in seconds"
 
     @classmethod
     def check_value(cls, value):

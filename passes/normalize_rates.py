@@ -95,8 +95,10 @@ class _Stats:
 @register_pass
 @dataclass(frozen=True)
 class NormalizeRates(Pass):
-    """Scale spiking neurons' gain/bias up and amplitude down so that the calibration
-    percentile fires at the neuron's maximal useful rate (one spike per step for if)."""
+    """Scale spiking neurons so the calibration percentile fires at their maximal useful rate.
+
+    ``gain`` and ``bias`` are multiplied and ``amplitude`` divided by the same factor (one
+    spike per step for ``if``; see the module docstring)."""
 
     name: ClassVar[str] = "normalize-rates"
     stage: ClassVar = frozenset({Stage.ANN, Stage.SNN})  # a no-op until neurons exist
@@ -144,7 +146,9 @@ class NormalizeRates(Pass):
         stats: dict[str, _Stats] = {}
         if mode == "data":
             stats = self._calibrate(graph, neurons, names, ctx, notes)
-            factors, channel_factors = self._data_factors(graph, neurons, names, targets, fixed, stats, notes)
+            factors, channel_factors = self._data_factors(
+                graph, neurons, names, targets, fixed, stats, notes
+            )
         else:
             factors, channel_factors = fixed, {}
         residuals = self._residuals(graph, factors, channel_factors, notes)
@@ -228,10 +232,14 @@ class NormalizeRates(Pass):
                 hint="pass calibration inputs (snnc opt --calibration X.npy, or "
                 "PassContext(calibration=x)), or use mode=fixed",
             )
-        inputs, data_notes = check_calibration(g, ctx.calibration, where=self.name, logger=ctx.logger)
+        inputs, data_notes = check_calibration(
+            g, ctx.calibration, where=self.name, logger=ctx.logger
+        )
         notes.extend(data_notes)
         caps = {
-            n: cap for n, cap in clip_caps(g).items() if n in names and g.op(n).max_rate(g.dt) is None
+            n: cap
+            for n, cap in clip_caps(g).items()
+            if n in names and g.op(n).max_rate(g.dt) is None
         }
         per_channel = self.granularity == "channel"
         stats: dict[str, _Stats] = {}
@@ -330,7 +338,9 @@ class NormalizeRates(Pass):
                 residuals.pop(n, None)
         if fallen:
             text = "; ".join(f"%{n}: {why}" for n, why in fallen.items())
-            notes.append(f"per-channel factors would not be exact, one factor per layer used: {text}")
+            notes.append(
+                f"per-channel factors would not be exact, one factor per layer used: {text}"
+            )
         return residuals
 
     def _apply(

@@ -172,28 +172,3 @@ def with_options(pipeline: str, pass_name: str, **options) -> str:
     return ",".join(
         _item_text(name, {**opts, **texts} if name == pass_name else opts) for name, opts in items
     )
-
-
-def default_pipeline(target: str) -> str:
-    """TRANSITIONAL: the default pipeline of built-in ``target``.
-
-    Targets own their pipelines (``snnc.codegen.get_target(name).default_pipeline``); this
-    remains only while ``snnc export`` (snnc/commands/export.py) and
-    benchmarks/bench_coverage.py still call it, and goes when they read the Target instead.
-    New code must not use it.
-    """
-    try:
-        return _TRANSITIONAL_PIPELINES[target]
-    except KeyError:
-        raise PipelineError(
-            f"no default pipeline for target '{target}'",
-            hint="targets: " + ", ".join(_TRANSITIONAL_PIPELINES),
-        ) from None
-
-
-# TRANSITIONAL (see default_pipeline): the pipelines codegen's Targets are taking over
-_TRANSITIONAL_PIPELINES: dict[str, str] = {
-    "nengo": "canonicalize,fold-batchnorm,lower-activations{neuron=if},fuse-bias,normalize-rates",
-    "nengo-dl": "canonicalize,fold-batchnorm,lower-activations{neuron=if},fuse-bias,normalize-rates",
-    "loihi": "canonicalize,fold-batchnorm,lower-activations{neuron=loihi-if},fuse-bias,normalize-rates",
-}

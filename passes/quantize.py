@@ -68,16 +68,25 @@ those into the IR, per block whose input is one connection of one weight op:
   weight mantissas** (``chip weight = mantissa * 2**(7 + weight_exp)``, with
   ``discretize_weights``' lossy shift when ``weight_exp < -1``); ``e`` is the generic
   per-tensor exponent of the float weights, so magnitudes stay familiar;
-- the post neuron's gain becomes one scalar: the block-wide weight scale divided by the
-  rounded threshold (``2 * w_max / 255 / theta`` in the neuron's units, ``theta`` = rounded
-  threshold / exact threshold). A per-channel gain is absorbed into the mantissas, as
-  nengo-loihi absorbs it into the synapse weights;
-- the post neuron's bias becomes the chip's rounded bias divided by the rounded threshold
+- the post neuron's gain becomes one scalar, ``2**(1 + weight_exp - w_exp) / (w_scale *
+  theta) * dt / (amp * 2**e)``: the chip's weight per mantissa unit relative to its rounded
+  threshold (``theta`` = rounded threshold / exact scaled threshold), in the IR's units. A
+  per-channel gain is absorbed into the mantissas, as nengo-loihi absorbs it into the
+  synapse weights;
+- the post neuron's bias becomes the chip's rounded bias relative to the rounded threshold
   (float32: ``bias_mantissa * 2**bias_exp / (v_scale * v_factor * theta)``, not a power of
   two); a bias of the weight op moves into it first, as codegen folds it.
 
+Stats: ``layers[weight op]["weight"]`` has the generic entry (its error compares the
+effective weight, mantissas times the new gain over the old, with the float weight) plus
+``loihi``: per block ``w_exp``, ``weight_exp``, ``vth`` (the chip threshold),
+``threshold_rounding`` (``theta - 1``) and ``gain``; ``skipped`` maps each unmatched chip
+neuron to the reason.
+
 Tested against nengo-loihi's own ``Model.build(..., discretize=True)`` on dense and conv
-chains (``tests/passes/test_quantize.py``): the chip weight mantissas, weight exponents,
+chains (``tests/passes/test_quantize.py``: loihi-if and loihi-lif, with and without a
+synapse, per-neuron gains, valid / same / strided convs, tiny weights that force weight
+exponents -5 and -6 and the lossy shift): the chip weight mantissas, weight exponents,
 thresholds and biases agree exactly. **Not matched** (the pass leaves those weights float
 and a note names them): blocks fed by more than one connection (an add or concat before the
 neuron: nengo-loihi scales all of a block's synapses by the largest), a weight op feeding
@@ -91,17 +100,27 @@ other than ``loihi-if`` / ``loihi-lif``. The emulator's integer dynamics themsel
 floor in its current/voltage decays) are not expressed: the IR holds the rounded parameters,
 the interpreter and kernels run them in float.
 
+``weight_bits`` below 8 with ``target=loihi`` first rounds every weight to that grid
+(generic mode: ``per_channel`` and ``clip_percentile`` apply, biases stay float), then
+writes the chip's 8-bit discretization of those values (so a sweep over weight bits runs
+on Loihi too); ``weight_bits=32`` adds no rounding to the chip's own. Other options would
+change what nengo-loihi fixes and are refused.
+
 Running the quantized graph through nengo-loihi again reproduces the same weight mantissas
 (a block's largest mantissa is 127, which maps back to 127), but nengo-loihi rescales the
 block once more: its largest weight is again mapped to 255 and capped at 254, so the
-emulator's effective gain of the emitted quantized graph is ``254/255`` of the IR's
-(times a new threshold rounding). Emitting on-chip weights times ``255/254`` (exactly
-``127.5 / 127``) makes the emulator run exactly the IR's weights and gain; that change
-belongs to the loihi codegen.
+emulator's effective gain of the emitted quantized graph is about ``254/255`` of the IR's
+(measured: its threshold comes out ``255/254`` higher, within one threshold step).
+Emitting on-chip weights times ``255/254`` (``127.5 / 127``) makes nengo-loihi rebuild
+exactly the IR's mantissas, threshold and biases (tested for blocks without the lossy
+shift, ``weight_exp >= -1``; with it the largest mantissa may be 112 or -128 and the
+rebuild is not guaranteed). That factor belongs to the loihi codegen; for float graphs it
+also removes nengo-loihi's own 1/255 shrink of each block's largest weight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -112,7 +131,17 @@ from snnc.errors import PassError
 from snnc.ir import Graph, QInt
 from snnc.ir import traits as T
 from snnc.ir.neurons import LoihiIF, LoihiLIF
-from snnc.ir.ops import Conv2D, DepthwiseConv2D, Op, resolve_padding
+from snnc.ir.ops import (
+    Conv1D,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    DepthwiseConv2D,
+    Identity,
+    Op,
+    OpError,
+    resolve_padding,
+)
 from snnc.ir.quant import choose_exp, sqnr_db
 from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
 from snnc.passes.folding import replace_params
@@ -157,13 +186,13 @@ class Quantize(Pass):
     )
     target: Literal["loihi"] | None = option(
         None,
-        "loihi: write nengo-loihi's own 8-bit weight discretization into the IR (chip blocks)",
+        "loihi: write nengo-loihi's own 8-bit discretization of chip blocks into the IR "
+        "(weight_bits<8 rounds the weights to that grid first)",
     )
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         if self.target == "loihi":
-            self._check_loihi_options()
-            return LoihiQuantizer(graph).run()
+            return self._run_loihi(graph, ctx)
         if self.weight_bits == 32:
             return PassResult(
                 changed=False,
@@ -190,6 +219,7 @@ class Quantize(Pass):
         layers: dict[str, dict] = {}
         left_float: list[str] = []
         depthwise: list[str] = []
+        invalid: list[str] = []
         changed = False
         for n in graph.topo_order():
             op = graph.op(n)
@@ -203,6 +233,13 @@ class Quantize(Pass):
             new, entries = op, {}
             for name, bits, per_channel, pct in plan:
                 new, entries[name] = quantize_one(new, name, bits, per_channel, pct)
+            try:
+                new.verify(graph.in_types(n))
+            except OpError as e:
+                # e.g. a batch-norm variance rounded to 0 with epsilon 0: keep the op float
+                left_float += [f"%{n}.{p}" for p in planned]
+                invalid.append(f"%{n} ({e})")
+                continue
             layers[n] = entries
             if new != op:
                 graph.replace_op(n, new)
@@ -213,12 +250,12 @@ class Quantize(Pass):
                 f"{', '.join('%' + n for n in depthwise)}: one exponent per tensor (a depthwise "
                 "weight's last axis is the depth multiplier, not the output channel)"
             )
+        if invalid:
+            notes.append(f"kept float, its quantized parameters would be invalid: {'; '.join(invalid)}")
         if left_float:
             shown = ", ".join(left_float[:6]) + (", ..." if len(left_float) > 6 else "")
-            hint = (
-                "scope=all quantizes them too" if self.scope == "weights" else "bits=32 keeps them float"
-            )
-            notes.append(f"{len(left_float)} parameter(s) stay float32 ({shown}): {hint}")
+            hint = ": scope=all quantizes them too" if self.scope == "weights" else ""
+            notes.append(f"{len(left_float)} parameter(s) stay float32 ({shown}){hint}")
         stats = {
             "layers": layers,
             "quantized": sum(len(v) for v in layers.values()),
@@ -246,19 +283,48 @@ class Quantize(Pass):
             text += f"; {clipped} value(s) clipped (clip_percentile={self.clip_percentile:g})"
         return text
 
+    # ------------------------------------------------------------------ loihi mode
+    def _run_loihi(self, graph: Graph, ctx: PassContext) -> PassResult:
+        """nengo-loihi's discretization; with ``weight_bits < 8`` the weights are first
+        rounded to that many bits (generic mode, weights only) and the chip then holds the
+        8-bit mantissas of those values: what a sweep of weight bits on Loihi means."""
+        self._check_loihi_options()
+        original = {n: graph.op(n).weight for n in graph.nodes_of(T.HasWeights)}
+        notes = []
+        if self.weight_bits < 8:
+            pre = dataclasses.replace(self, target=None, bias_bits=32)
+            first = pre._run_generic(graph, ctx)
+            notes.append(
+                f"weights first rounded to {self.weight_bits} bits (generic grid), then to "
+                "the chip's 8 bits"
+            )
+        result = LoihiQuantizer(graph, original).run()
+        if self.weight_bits == 32:
+            result.notes.insert(0, "weight_bits=32: no rounding besides the chip's own 8 bits")
+        result.notes[:0] = notes
+        if self.weight_bits < 8:
+            result.changed = result.changed or first.changed
+        return result
+
     def _check_loihi_options(self) -> None:
         wrong = {
             k: v
             for k, v in self.option_values().items()
-            if k not in ("target", "weight_bits") or (k == "weight_bits" and v != 8)
+            if k not in ("target", "weight_bits", "per_channel", "clip_percentile")
         }
+        if 8 < self.weight_bits < 32:
+            wrong["weight_bits"] = self.weight_bits
+        if self.weight_bits >= 8:  # per_channel / clip_percentile shape a pre-rounding only
+            wrong.update(
+                {k: v for k, v in self.option_values().items() if k in ("per_channel", "clip_percentile")}
+            )
         if wrong:
             text = ", ".join(f"{k}={v}" for k, v in wrong.items())
             raise PassError(
-                f"target=loihi reproduces nengo-loihi's own discretization, which fixes "
-                f"everything these options choose (got {text})",
-                hint="use quantize{target=loihi} alone (8-bit weights, one scale per chip "
-                "block, as nengo-loihi 1.1 does), or drop target=loihi",
+                f"target=loihi reproduces nengo-loihi's own 8-bit discretization, which fixes "
+                f"what these options choose (got {text})",
+                hint="use quantize{target=loihi} (the chip's 8 bits, one scale per block), or "
+                "weight_bits<8 (with per_channel / clip_percentile) to round the weights first",
             )
 
 
@@ -287,7 +353,9 @@ def on_grid(a: np.ndarray, bits: int, exp) -> tuple[np.ndarray, int]:
     a = np.asarray(a, np.float64)
     m = np.rint(a / scale)
     clipped = int(np.count_nonzero(np.abs(m) > hi))
-    q = (np.clip(m, -hi, hi) * scale).astype(np.float32)
+    # + 0.0 turns the -0.0 of small negative values into 0.0: the mantissa 0 dequantizes to
+    # +0.0, and the content hash of the array must not depend on the sign of zero
+    q = (np.clip(m, -hi, hi) * scale + 0.0).astype(np.float32)
     if bits > 24:
         # float32 keeps 24 significant bits: a mantissa near 2**(bits-1) can round up past
         # the largest one; step it back (still an integer multiple of the scale)
@@ -364,15 +432,31 @@ def bias_to_manexp(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def discretize_weights(w: np.ndarray, weight_exp: int) -> np.ndarray:
-    """The chip's weight mantissas (-127..127) of float32 weights ``w`` scaled to +-255
-    (``discretize.discretize_weights`` with 8 weight bits, mixed fan-out, lossy shift); the
-    chip weight is ``mantissa * 2**(7 + weight_exp)``."""
+    """The chip's weight mantissas of float32 weights ``w`` scaled to +-255: the chip weight
+    is ``mantissa * 2**(7 + weight_exp)`` (``discretize.discretize_weights`` with 8 weight
+    bits and mixed fan-out, lossy shift included).
+
+    Mantissas are -127..127, except after the lossy shift (``weight_exp < -1``): its right
+    shift floors, so a mantissa clipped to 127 loses its low bits (127 -> 112 for a 4-bit
+    shift) and -127 becomes -128.
+    """
     m = np.round(w / 2.0**SHIFT_BITS).clip(-WEIGHT_MAN_MAX, WEIGHT_MAN_MAX).astype(np.int32)
     s2 = SHIFT_BITS + weight_exp
     if s2 < 0:
         # nengo-loihi rounds before the right shift that drops -s2 more bits
         m = (np.round(m * 2.0**s2) / 2**s2).clip(-WEIGHT_MAN_MAX, WEIGHT_MAN_MAX).astype(np.int32)
-    return m
+        chip = np.left_shift(np.right_shift(m, -s2), 6)
+    else:
+        chip = np.left_shift(np.left_shift(m, s2), 6)
+    # chip = mantissa * 2**(6 + s2), exactly (a power-of-two multiple of an integer)
+    return _mantissa(chip, s2)
+
+
+def _mantissa(chip: np.ndarray, s2: int) -> np.ndarray:
+    """``chip / 2**(6 + s2)`` as integers (exact: the chip weight is such a multiple)."""
+    chip = chip.astype(np.int64)
+    shift = 6 + s2
+    return chip >> shift if shift >= 0 else chip << -shift
 
 
 @dataclass
@@ -419,17 +503,19 @@ def loihi_discretize(
     Args:
         weight: the IR weight (float32); ``out_gain``: the post neuron's gain per weight
             element (broadcastable to ``weight``); ``amplitude``: the pre neuron's.
-        conv: the connection is a native ``nengo.Convolution`` (kernel divided by ``dt``;
-            else the matrix is multiplied by ``1/dt``, as nengo-loihi does).
+        conv: the codegen emits a ``nengo.Convolution`` (its kernel is divided by ``dt``;
+            a Dense / Sparse matrix is multiplied by ``1/dt``, as nengo-loihi does).
         bias: the compartment biases (float64, what codegen emits).
         neuron: the post neuron op (LoihiIF or LoihiLIF); ``tau_s``: the synapse (0: none).
         exp: the IR exponent the mantissas are written with.
     """
-    w64 = np.asarray(weight, np.float64)
+    # the loihi codegen folds the post gain into the weights (its ensembles have gain 1);
+    # nengo-loihi then scales by the spike height: a kernel divided by dt, a matrix times 1/dt
+    folded = np.asarray(weight, np.float64) * out_gain
     if conv:
-        p = ((w64 / dt) * amplitude) * out_gain
+        p = (folded / dt) * amplitude
     else:
-        p = ((w64 * (1.0 / dt)) * amplitude) * out_gain
+        p = (folded * (1.0 / dt)) * amplitude
     p = p.astype(np.float32)  # Synapse weights are float32
     w_max = np.abs(p).max()
 
@@ -464,7 +550,10 @@ def loihi_discretize(
         if vth <= VTH_MAX and np.all(np.abs(b) <= BIAS_MAX):
             break
     else:
-        raise ValueError("nengo-loihi finds no weight exponent for this block")
+        raise ValueError(
+            "no weight exponent fits its threshold and biases (nengo-loihi's build fails: "
+            "'Could not find appropriate weight exponent')"
+        )
     vth_man = int(np.round(vth / 2**VTH_EXP))
     bias_man, bias_exp = bias_to_manexp(b)
     chip_bias = bias_man * 2.0**bias_exp
@@ -495,20 +584,23 @@ def loihi_discretize(
 
 @dataclass
 class _Connection:
-    """One chip connection as codegen emits it: pre neuron -> (value moves) -> weight op ->
-    (value moves) -> post neuron."""
+    """One chip connection as codegen emits it: pre neuron -> (value moves, the input
+    decoder) -> weight op -> (value moves) -> post neuron."""
 
     pre: str
     weights: str
     post: str
     tau_s: float
+    conv: bool  # emitted as a nengo.Convolution (else a Dense / Sparse matrix)
 
 
 class LoihiQuantizer:
     """``quantize{target=loihi}`` on one graph (see the module docstring)."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, original: dict[str, np.ndarray] | None = None):
         self.g = graph
+        #: the float weights before any rounding (stats compare the chip's to these)
+        self.original = original or {}
         #: chip neuron -> why its input weights are not matched
         self.skipped: dict[str, str] = {}
         #: weight ops of the connections into those neurons
@@ -533,71 +625,80 @@ class LoihiQuantizer:
                     ends.add(dst)
         return ends
 
-    # ------------------------------------------------------------------ placement
-    def on_chip(self, node: str) -> bool:
-        """Whether neuron ``node`` runs on the chip: its ``place``, else as the loihi target
-        places it (an ensemble fed, through non-neuron ops, by an input or a host op runs
-        on the host)."""
-        op = self.g.op(node)
-        if op.place is not None:
-            return op.place == "chip"
-        seen, todo = set(), list(self.g.inputs_of(node))
-        while todo:
-            n = todo.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            src = self.g.op(n)
-            if src.has(T.Neuron):
-                continue
-            if src.has(T.GraphIO) or src.has(T.HostOnly) or src.place == "host":
-                return False
-            todo += self.g.inputs_of(n)
-        return True
-
     # ------------------------------------------------------------------ connections
-    def _moves_back(self, node: str, synapses: list) -> str | None:
-        """Walk up from ``node`` (exclusive) over single-input value-moving ops; returns the
-        first other node, collecting edge synapses. None when a join is met."""
+    def _sign_selection(self, op: Op) -> bool:
+        """A dense op whose every input feeds at most one output with weight +-1 (the input
+        decoder ``on - off`` legalize-loihi inserts): composed with the weights after it,
+        each chip weight is exactly one of those weights or its negation."""
+        if not isinstance(op, Dense) or op.bias is not None:
+            return False
+        w = np.asarray(op.weight)
+        return bool(np.all(np.isin(w, (-1.0, 0.0, 1.0))) and np.all(np.count_nonzero(w, axis=1) <= 1))
+
+    def _walk_up(self, node: str, synapses: list, path: list, selections: bool) -> str | None:
+        """Walk up from ``node`` (exclusive) over single-input value-moving ops (and, with
+        ``selections``, sign-selection dense ops); returns the first other node, collecting
+        edge synapses and the nodes passed. None when a join is met."""
         while True:
             ((src, _, syn),) = self.g.in_edges(node)
             synapses.append(syn)
             op = self.g.op(src)
-            if not op.has(T.MovesValues) or op.has(T.Neuron):
+            passable = op.has(T.MovesValues) or (selections and self._sign_selection(op))
+            if op.has(T.Neuron) or not passable:
                 return src
             if len(self.g.in_edges(src)) != 1:
                 return None
+            path.append(src)
             node = src
 
     def connection(self, post: str) -> _Connection | str:
         """The one connection into chip neuron ``post``, or why it is not one."""
         synapses: list = []
-        w = self._moves_back(post, synapses)
+        after: list = []
+        w = self._walk_up(post, synapses, after, selections=False)
         if w is None or not self.g.op(w).has(T.HasWeights):
             return "its input is not one weight op (a join, or other ops, before the neuron)"
-        pre = self._moves_back(w, synapses)
+        if isinstance(self.g.op(w), ConvTranspose2D):
+            return f"%{w} is a transposed convolution (its emission is not mirrored here)"
+        before: list = []
+        pre = self._walk_up(w, synapses, before, selections=True)
         if pre is None or not self.g.op(pre).has(T.Spiking):
             return f"%{w} is not fed by spiking neurons through value-moving ops only"
         taus = [s for s in synapses if s is not None]
         if len(taus) > 1:
             return "more than one synapse between the neurons"
-        return _Connection(pre, w, post, float(taus[0]) if taus else 0.0)
+        conv = self._conv_path(w, before, after)
+        return _Connection(pre, w, post, float(taus[0]) if taus else 0.0, conv)
 
-    def _is_native_conv(self, w: str) -> bool:
-        """Whether codegen emits weight op ``w`` as a ``nengo.Convolution`` (its native
-        transform rule: 2-D, ungrouped, undilated, "valid"/"same" padding)."""
+    def _conv_path(self, w: str, before: list[str], after: list[str]) -> bool:
+        """Whether the loihi codegen emits this chain as a ``nengo.Convolution`` (its
+        ``conv_of`` rule: one undilated conv or depthwise conv whose padding nengo
+        reproduces, with only reshapes and channel mixes around it). nengo-loihi divides a
+        kernel by ``dt`` but multiplies a matrix by ``1/dt``: they round differently, so the
+        mirror must know which."""
         op = self.g.op(w)
-        if type(op) is not Conv2D or op.groups != 1 or any(d != 1 for d in op.dilation):
-            return False
         (t,) = self.g.in_types(w)
-        if t.rank != 3:
+        if type(op) in (Conv2D, Conv1D) and op.n_spatial == t.rank - 1:
+            kernel = op.weight.shape[: op.n_spatial]
+        elif isinstance(op, DepthwiseConv2D) and t.rank == 3:
+            kernel = op.weight.shape[:2]
+        else:
             return False
-        spatial, kernel = t.shape[:-1], op.weight.shape[:2]
-        pads = resolve_padding(op.padding, spatial, kernel, op.strides, op.dilation)
-        return any(
-            pads == resolve_padding(m, spatial, kernel, op.strides, op.dilation)
-            for m in ("valid", "same")
-        )
+        if any(d != 1 for d in op.dilation):
+            return False
+        ones = (1,) * len(kernel)
+        pads = resolve_padding(op.padding, t.shape[:-1], kernel, op.strides, ones)
+        modes = [resolve_padding(m, t.shape[:-1], kernel, op.strides, ones) for m in ("valid", "same")]
+        if pads not in modes:
+            return False
+
+        def reshape(n: str) -> bool:
+            return self.g.op(n).has(T.ShapeOnly) or isinstance(self.g.op(n), Identity)
+
+        def channel_mix(n: str) -> bool:  # the decoder: a dense on an image's channels
+            return isinstance(self.g.op(n), Dense) and self.g.in_types(n)[0].rank >= 2
+
+        return all(reshape(n) for n in after) and all(reshape(n) or channel_mix(n) for n in before)
 
     def _out_gain(self, w: str, neuron: Op, post: str) -> np.ndarray | str:
         """The post neuron's gain for each weight element (broadcastable to the weight), or
@@ -623,7 +724,15 @@ class LoihiQuantizer:
     # ------------------------------------------------------------------ the pass
     def run(self) -> PassResult:
         g = self.g
-        chip = [n for n in g.nodes_of(T.Neuron) if self.on_chip(n)]
+        neuron_nodes = g.nodes_of(T.Neuron)
+        if neuron_nodes and all(g.op(n).place is None for n in neuron_nodes):
+            raise PassError(
+                "quantize{target=loihi} needs the host/chip placement of the neurons (none is "
+                "placed)",
+                hint="run it after legalize-loihi, which places every op (and puts the input "
+                "encoders in front of the first layer, whose weights then go on the chip too)",
+            )
+        chip = [n for n in neuron_nodes if g.op(n).place == "chip"]
         by_weights: dict[str, list[_Connection]] = {}
         for post in chip:
             op = g.op(post)
@@ -652,7 +761,8 @@ class LoihiQuantizer:
                 continue
             layers.update(self._quantize(w, conns))
         left = [n for n in g.nodes_of(T.HasWeights) if n not in layers]
-        host = [n for n in left if n not in self.skipped_weights]
+        decoders = [n for n in left if g.op(n).place == "chip" and self._sign_selection(g.op(n))]
+        host = [n for n in left if n not in self.skipped_weights and n not in decoders]
         notes = []
         if layers:
             worst = min(
@@ -673,6 +783,11 @@ class LoihiQuantizer:
                 f"{', '.join('%' + n for n in host)}: not on a chip connection (host side: "
                 "they stay float32)"
             )
+        if decoders:
+            notes.append(
+                f"{', '.join('%' + n for n in decoders)}: +-1 input decoders, composed exactly "
+                "into the next layer's chip weights"
+            )
         stats = {
             "layers": layers,
             "quantized": len(layers),
@@ -684,15 +799,14 @@ class LoihiQuantizer:
         g = self.g
         wop = g.op(w)
         weight = np.asarray(wop.weight, np.float64)
-        conv = self._is_native_conv(w)
+        conv = conns[0].conv
         exp = choose_exp(weight, 8)
         blocks, gains = [], []
         for c in conns:
             nop = g.op(c.post)
             out_gain = self._out_gain(w, nop, c.post)
-            if isinstance(out_gain, str) or (conv and np.any(out_gain != out_gain.flat[0])):
-                why = out_gain if isinstance(out_gain, str) else "a convolution needs one gain"
-                return self._skip(conns, why)
+            if isinstance(out_gain, str):
+                return self._skip(conns, out_gain)
             # the compartment bias codegen emits: the weight op's constant folded in
             b = np.asarray(nop.bias, np.float64)
             if wop.bias is not None:
@@ -702,15 +816,16 @@ class LoihiQuantizer:
             if not np.any(weight):
                 return self._skip(conns, f"%{w} is all zero (nengo-loihi then scales by the bias)")
             amp = float(g.op(c.pre).amplitude)
-            block = loihi_discretize(
-                wop.weight, out_gain, amp, conv, b, nop, c.tau_s, g.dt, exp
-            )
+            try:
+                block = loihi_discretize(wop.weight, out_gain, amp, conv, b, nop, c.tau_s, g.dt, exp)
+            except ValueError as e:  # nengo-loihi's build fails on this block too
+                return self._skip(conns, str(e))
             blocks.append((c, block, amp))
             gains.append(out_gain)
         first = blocks[0][1].mantissas
         if any(not np.array_equal(b.mantissas, first) for _, b, _ in blocks[1:]):
             return self._skip(conns, f"%{w} feeds blocks that round it differently")
-        q = (first.astype(np.float64) * 2.0**exp).astype(np.float32)
+        q = (first.astype(np.float64) * 2.0**exp + 0.0).astype(np.float32)
         dtype = QInt(8, exp)
         new_w = replace_params(wop, weight=q, bias=None)
         quant = dict(new_w.quant)
@@ -731,6 +846,6 @@ class LoihiQuantizer:
         # divided back by the original gain
         c, block, amp = blocks[0]
         effective = q.astype(np.float64) * block.gain / gains[0]
-        entry = error_stats(weight, effective, 8, exp)
+        entry = error_stats(self.original.get(w, weight), effective, 8, exp)
         entry["loihi"] = loihi
         return {w: {"weight": entry}}

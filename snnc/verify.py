@@ -489,24 +489,8 @@ def load_artifact(folder):
     """
     from snnc.codegen import Compiled
 
-    log = logging.getLogger(Compiled.__module__)
-    quiet = _DropRecords("trust_code")  # its warning is about running the files; we do not
-    log.addFilter(quiet)
-    try:
-        spk = Compiled.load(folder, trust_code=True)
-    finally:
-        log.removeFilter(quiet)
-    problems = spk.target.emit(spk.graph).differences(Path(folder), spk.manifest)
+    spk, problems = Compiled.load_regenerated(folder)
     return spk, list(problems)
-
-
-class _DropRecords(logging.Filter):
-    def __init__(self, marker: str):
-        super().__init__()
-        self.marker = marker
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.marker not in record.getMessage()
 
 
 def _compile(ref, target, artifact, calibration, pipeline, neuron, seed, notes, tiers, notes_files):

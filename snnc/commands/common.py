@@ -1,6 +1,28 @@
-"""Helpers shared by the CLI subcommands: reading arrays, writing text output."""
+"""Helpers shared by the CLI subcommands: plugin files, reading arrays, writing text output."""
 
 from __future__ import annotations
+
+
+def add_load_pass(p) -> None:
+    """Add the repeatable ``--load-pass FILE`` option to subcommand parser ``p``."""
+    p.add_argument(
+        "--load-pass",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="import a Python file defining custom passes, ops or neurons (repeatable); "
+        "a model using a plugin op or neuron needs its file to be read",
+    )
+
+
+def load_plugins(args) -> None:
+    """Import the files given with ``--load-pass`` (they register their passes, ops and
+    neurons)."""
+    if args.load_pass:
+        from snnc.passes import load_pass_file
+
+        for path in args.load_pass:
+            load_pass_file(path)
 
 
 def load_arrays(path: str | None, what: str = "calibration data"):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_load_pass
+
     p = sub.add_parser(
         "compile",
         help="compile a model into a nengo network folder (model.snnc + network.py)",
@@ -21,12 +23,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("model", help="a .keras / .h5 Keras file, a model.snnc or a .snnir file")
     p.add_argument("-t", "--target", default="nengo", help="backend: nengo, nengo-dl or loihi (default: nengo)")
     p.add_argument("-p", "--pipeline", metavar="PIPELINE", help="pass pipeline (default: the target's; '' runs none)")
-    p.add_argument("--neuron", help="neuron for lower-activations: rate-relu, if, lif, lif-rate, loihi-if, loihi-lif, or {pattern:neuron,...}")
+    p.add_argument("--neuron", help="neuron for lower-activations: a neuron of the catalogue (`snnc targets` lists those each target runs), or {pattern:neuron,...}")
     p.add_argument("--synapse", help="lowpass synapse (s) after spiking neurons, or none (default: the pipeline's)")
     p.add_argument("--calibration", metavar="FILE", help="inputs for normalize-rates: .npy, or .npz with one array per model input")
     p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: ./<model file stem>.<target>)")
     p.add_argument("-f", "--force", action="store_true", help="replace OUT if it exists and is not empty")
     p.add_argument("--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)")
+    add_load_pass(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the compile report")
     return p
 
@@ -35,8 +38,9 @@ def run(args) -> int:
     from snnc.api import compile as compile_model
     from snnc.codegen import get_target
     from snnc.codegen.compiled import check_out_dir
-    from snnc.commands.common import load_arrays
+    from snnc.commands.common import load_arrays, load_plugins
 
+    load_plugins(args)
     # cheap checks first: an unknown target or a taken output folder fail before any work
     target = get_target(args.target)
     source = Path(args.model)

@@ -7,6 +7,8 @@ import json
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_load_pass
+
     p = sub.add_parser(
         "dump",
         help="print a model's IR (text, JSON or DOT)",
@@ -18,15 +20,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--weights", choices=("hash", "stats", "full"), default="hash", help="how to print parameters (default: hash)")
     p.add_argument("--meta", action="store_true", help="print each node's provenance (Keras layer) too")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    add_load_pass(p)
     return p
 
 
 def run(args) -> int:
     from snnc.api import load
+    from snnc.commands.common import load_plugins
     from snnc.ir import verify
     from snnc.ir.printer import print_graph
     from snnc.ir.serialize import to_dot, to_json
 
+    load_plugins(args)
     g = load(args.model)
     verify(g)
     if args.format == "text":

@@ -79,9 +79,9 @@ def run(args) -> int:
     graph = load(args.model)
     pipeline = args.pipeline
     if pipeline is None and graph.stage == Stage.ANN:
-        from snnc.passes import default_pipeline
+        from snnc.codegen import get_target
 
-        pipeline = default_pipeline(args.target or "nengo")
+        pipeline = get_target(args.target or "nengo").default_pipeline
         print(
             f"snnc export: note: lowering the ANN with the pipeline '{pipeline}'", file=sys.stderr
         )

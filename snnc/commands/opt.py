@@ -7,6 +7,8 @@ import sys
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_load_pass
+
     p = sub.add_parser(
         "opt",
         help="run a pass pipeline on a model and print or save the IR",
@@ -32,7 +34,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--weights",
         choices=("hash", "stats", "full"),
-        help="how to print parameters (default: hash on stdout, full in files)",
+        help="how to print parameters, in the result and in dumps and diffs (default: hash "
+        "on stdout and stderr, full in files, so they parse back)",
     )
     p.add_argument(
         "--dump-ir-after",
@@ -60,20 +63,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--no-verify", action="store_true", help="do not verify the graph after every pass"
     )
-    p.add_argument(
-        "--load-pass",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="import a Python file defining custom passes (repeatable)",
-    )
+    add_load_pass(p)
     p.add_argument(
         "--calibration",
         metavar="FILE",
         help="calibration inputs for data-driven passes: .npy, or .npz with one array per model input",
     )
     p.add_argument(
-        "--target", help="target name passed to the passes (and choosing the default pipeline)"
+        "--target",
+        help="target name passed to the passes (and whose default pipeline runs without -p)",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)"
@@ -84,14 +82,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from snnc.api import load
-    from snnc.commands.common import load_arrays
-    from snnc.passes import PassContext, PassManager, default_pipeline, load_pass_file
+    from snnc.codegen import get_target
+    from snnc.commands.common import load_arrays, load_plugins
+    from snnc.passes import PassContext, PassManager
 
-    for path in args.load_pass:
-        load_pass_file(path)
-    pipeline = (
-        args.pipeline if args.pipeline is not None else default_pipeline(args.target or "nengo")
-    )
+    load_plugins(args)
+    target = get_target(args.target or "nengo")
+    pipeline = args.pipeline if args.pipeline is not None else target.default_pipeline
     manager = PassManager(
         pipeline,
         verify=not args.no_verify,
@@ -100,6 +97,7 @@ def run(args) -> int:
         print_diff=args.print_ir_diff,
         time_passes=args.time_passes,
         print_changed_only=args.print_changed_only,
+        dump_weights=args.weights,
         stream=sys.stderr,
     )
     graph = load(args.model)

@@ -14,11 +14,15 @@ import numpy as np
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_load_pass
+
     p = sub.add_parser(
         "run",
         help="simulate a compiled network on inputs (print, save, or score against labels)",
         description="Run the network of an `snnc compile` output folder on a batch of inputs, "
-        "each sample presented for --steps steps from a reset state. Prints the readout (the "
+        "each sample presented for --steps steps from a reset state. The network is built "
+        "from OUT/model.snnc; a folder whose network.py or weights.npz differ from what snnc "
+        "generates is refused unless --trust-code is given. Prints the readout (the "
         "output averaged over the last half of the steps) or, with -o, saves the full "
         "outputs (batch, steps, *output_shape). With --labels, prints the accuracy of the "
         "readout's argmax.",
@@ -31,6 +35,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE", help="integer class labels (.npy): print the accuracy of the first output's readout")
     p.add_argument("-o", "--output", metavar="FILE", help="save outputs: .npy (one output) or .npz (one array per output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_load_pass(p)
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="run OUT's network.py and weights.npz as they are, even when they differ from what "
+        "snnc generates from OUT/model.snnc (by default such a folder is refused: the network "
+        "is always built from model.snnc)",
+    )
     return p
 
 
@@ -42,14 +54,15 @@ def readout(y: np.ndarray) -> np.ndarray:
 
 def run(args) -> int:
     from snnc.codegen import Compiled
-    from snnc.commands.common import load_arrays
+    from snnc.commands.common import load_arrays, load_plugins
     from snnc.errors import SnncError
 
     if args.steps < 1:
         raise SnncError(f"--steps must be >= 1 (got {args.steps})")
     if args.batch is not None and args.batch < 1:
         raise SnncError(f"--batch must be >= 1 (got {args.batch})")
-    compiled = Compiled.load(args.out)
+    load_plugins(args)
+    compiled = Compiled.load(args.out, trust_code=args.trust_code)
     x = load_arrays(args.input, "input data")
     labels = _load_labels(args.labels) if args.labels else None
     n = len(x[0] if isinstance(x, list) else x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir import Graph, ops
+from snnc.ir import Graph, neurons, ops
 
 BATCH = 3
 
@@ -45,7 +45,7 @@ class Builder:
         c = self.g.type(self.last).shape[-1]
         gain = kw.pop("gain", self.rng.uniform(0.5, 1.5, size=c))
         bias = kw.pop("bias", self.rng.normal(scale=0.1, size=c))
-        return self.op(ops.RateReLU(gain=gain, bias=bias, **kw))
+        return self.op(neurons.RateReLU(gain=gain, bias=bias, **kw))
 
     def output(self, src: str | None = None, index: int = 0, synapse=None) -> str:
         name = self.g.unique_name(f"output{index}" if index else "output")
@@ -293,9 +293,9 @@ def shared_users():
 def neuron_types():
     b = Builder("neuron_types", (6,))
     dense(b, 5)
-    b.op(ops.RateReLU(gain=2.0, bias=0.1, amplitude=0.5))
+    b.op(neurons.RateReLU(gain=2.0, bias=0.1, amplitude=0.5))
     dense(b, 4)
-    b.op(ops.LIFRate(gain=np.full(4, 3.0), bias=b.w(4) + 1.5, amplitude=0.02))
+    b.op(neurons.LIFRate(gain=np.full(4, 3.0), bias=b.w(4) + 1.5, amplitude=0.02))
     dense(b, 3)
     return b.done()
 

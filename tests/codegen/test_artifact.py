@@ -1,5 +1,6 @@
-"""The compile artifact: atomic, refuses to overwrite, reloads, and its network.py runs
-without snnc (and, for the nengo target, without TensorFlow)."""
+"""The compile artifact: atomic, refuses to overwrite, reloads from model.snnc (refusing
+files snnc did not generate), its network.py runs without snnc (and, for the nengo target,
+without TensorFlow), and a target may produce files instead of a nengo network."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from graphs import CASES
 
-from snnc.codegen import Compiled, compile_graph
-from snnc.codegen.compiled import ARTIFACT_FILES
-from snnc.errors import SnncError
+from snnc.codegen import Compiled, FileArtifact, Target, compile_graph
+from snnc.errors import ModelFileError, SnncError
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def compiled():
 def test_save_load_roundtrip(compiled, tmp_path):
     c, x = compiled
     out = c.save(tmp_path / "out")
-    assert sorted(p.name for p in out.iterdir()) == sorted(ARTIFACT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(c.files)
+    assert set(c.files) == {"model.snnc", "network.py", "weights.npz", "manifest.json", "report.txt"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["target"] == "nengo" and manifest["pipeline"] == ""
@@ -62,8 +64,99 @@ def test_network_is_the_generated_module(compiled):
     import nengo
 
     assert isinstance(c.network, nengo.Network)
-    assert c.module.build.__code__.co_filename.startswith("<snnc network")
+    assert c.module.build.__code__.co_filename == "<snnc network>"
     assert c.network.label == c.graph.name
+
+
+def _edit(path, old: bytes, new: bytes):
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new, 1))
+
+
+def test_load_regenerates_and_refuses_an_edited_network(compiled, tmp_path):
+    """Artifacts are data: Compiled.load builds from model.snnc, and a network.py that is
+    not what snnc generates is refused, unless trust_code=True."""
+    c, x = compiled
+    out = c.save(tmp_path / "out")
+    marker = tmp_path / "pwned"
+    _edit(out / "network.py", b"import os\n", f"import os\nopen({str(marker)!r}, 'w').close()\n".encode())
+    with pytest.raises(ModelFileError) as e:
+        Compiled.load(out).run(x, steps=1, progress=False)
+    msg = str(e.value)
+    assert "network.py differs" in msg and "network_sha256 does not match" in msg
+    assert "--trust-code" in msg and not marker.exists()
+    regenerated, problems = Compiled.load_regenerated(out)  # for checkers: report, do not refuse
+    assert len(problems) == 2 and regenerated.source == c.source
+    np.testing.assert_array_equal(regenerated.run(x, steps=1, progress=False), c.run(x, steps=1, progress=False))
+    assert not marker.exists()
+    trusted = Compiled.load(out, trust_code=True)
+    assert not marker.exists()  # nothing runs until the network is built
+    np.testing.assert_array_equal(trusted.run(x, steps=2, progress=False), c.run(x, steps=2, progress=False))
+    assert marker.exists()  # the user asked for it: their network.py ran
+
+
+def test_load_refuses_edited_weights_and_manifest_hash(compiled, tmp_path):
+    c, _ = compiled
+    out = c.save(tmp_path / "out")
+    weights = dict(np.load(out / "weights.npz"))
+    key = next(iter(weights))
+    weights[key] = weights[key] + 1
+    np.savez(out / "weights.npz", **weights)
+    with pytest.raises(ModelFileError, match=r"weights.npz differs from model.snnc's parameters"):
+        Compiled.load(out)
+    out = c.save(tmp_path / "out2")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["network_sha256"] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="network_sha256 does not match"):
+        Compiled.load(out)
+
+
+@pytest.mark.parametrize("manifest", ["[1, 2]", "{not json", '{"target": 3}', '{"target": "nowhere"}'])
+def test_load_refuses_bad_manifests(compiled, tmp_path, manifest):
+    c, _ = compiled
+    out = c.save(tmp_path / "out")
+    (out / "manifest.json").write_text(manifest)
+    with pytest.raises(SnncError):
+        Compiled.load(out)
+
+
+@dataclass(frozen=True)
+class _TextTarget(Target):
+    """A backend that writes files, not a nengo network (the seam a NIR export uses)."""
+
+    def emit(self, graph):
+        from snnc.ir.printer import print_graph
+
+        return FileArtifact({"graph.txt": print_graph(graph).encode()})
+
+    def read_artifact(self, folder):
+        return FileArtifact.read(folder, ["graph.txt"])
+
+
+def test_a_target_may_produce_files(compiled, tmp_path):
+    text_target = _TextTarget(name="text", description="IR text", default_pipeline="")
+    c, x = compiled
+    t = compile_graph(c.graph, text_target, pipeline="")
+    assert t.files == ("model.snnc", "manifest.json", "report.txt", "graph.txt")
+    assert "files_sha256" in t.manifest and "network_sha256" not in t.manifest
+    with pytest.raises(SnncError, match="not a nengo network"):
+        t.source  # noqa: B018
+    with pytest.raises(SnncError, match="has no simulator"):
+        t.run(x, steps=1)
+    out = t.save(tmp_path / "out")
+    assert (out / "graph.txt").read_text().startswith("graph @")
+    from snnc.codegen import target as target_module
+
+    target_module.register_target(text_target)
+    try:
+        assert Compiled.load(out).artifact.contents == t.artifact.contents
+        (out / "graph.txt").write_text("edited")
+        with pytest.raises(ModelFileError, match="graph.txt differs"):
+            Compiled.load(out)
+    finally:
+        del target_module._TARGETS["text"]
 
 
 _STANDALONE = """

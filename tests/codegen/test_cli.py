@@ -91,7 +91,7 @@ def test_targets_lists_both():
     [
         (["compile", MODEL, "--target", "spinnaker"], "unknown target 'spinnaker' (expected one of: loihi, nengo, nengo-dl)"),
         (["compile", MODEL, "-p", "canonicalize"], "%conv1.act (ann.relu)"),  # model/pipeline mismatch
-        (["compile", MODEL, "-p", "canonicalize", "--neuron", "if"], "need a lower-activations pass"),
+        (["compile", MODEL, "-p", "canonicalize", "--neuron", "if"], "has no 'lower-activations' pass"),
         (["compile", MODEL, "--neuron", "resonate-and-fire"], "unknown neuron"),
         (["compile", ROOT / "no_such.keras"], "no such file"),
     ],
@@ -119,3 +119,31 @@ def test_run_bad_input_exits_2(compiled_digits, tmp_path):
     assert r.returncode == 2 and "4 labels for 3 samples" in r.stderr
     r = snnc("run", tmp_path, "--input", tmp_path / "x.npy")
     assert r.returncode == 2 and "not an snnc compile output" in r.stderr
+
+
+def test_run_refuses_an_edited_network_unless_trusted(compiled_digits, tmp_path):
+    """Artifacts are data: `snnc run` builds from model.snnc and refuses a network.py that is
+    not what snnc generates (exit 2), unless --trust-code."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(compiled_digits, out)
+    marker = tmp_path / "edited"
+    source = (out / "network.py").read_text()
+    (out / "network.py").write_text(source.replace("import os\n", f"import os\nopen({str(marker)!r}, 'w').close()\n", 1))
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1)))
+    r = snnc("run", out, "-i", tmp_path / "x.npy", "-n", "2", "-q")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "network.py differs" in r.stderr and "--trust-code" in r.stderr
+    assert not marker.exists()
+    r = snnc("run", out, "-i", tmp_path / "x.npy", "-n", "2", "-q", "--trust-code")
+    assert r.returncode == 0, r.stderr
+    assert marker.exists()
+
+
+def test_targets_lists_neurons_from_the_catalogue():
+    r = snnc("targets")
+    assert r.returncode == 0
+    loihi = r.stdout.split("loihi:", 1)[1].split("\nnengo:", 1)[0]
+    assert "neurons:  loihi-if, loihi-lif" in loihi and "refuses:" in loihi
+    assert "neuron=loihi-if" in loihi

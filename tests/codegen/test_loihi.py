@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from snnc.codegen import compile_graph
 from snnc.errors import CodegenError, SnncError
-from snnc.ir import Graph, ops
+from snnc.ir import Graph, neurons, ops
 
 sys.path.insert(0, str(ROOT / "examples/digits"))
 from data import load_split  # noqa: E402
@@ -94,9 +94,9 @@ def test_host_ops_and_rate_neurons_are_refused_all_at_once():
     g = Graph("lowered")
     g.add("input", ops.Input(shape=(4, 2)))
     g.add("dense", ops.Dense(weight=rng.normal(size=(2, 3))), ["input"])
-    g.add("rate", ops.RateReLU(), ["dense"])
+    g.add("rate", neurons.RateReLU(), ["dense"])
     g.add("pool", ops.MaxPool(pool_size=(2,), strides=(2,)), ["rate"])
-    g.add("act", ops.LoihiIF(), ["pool"])
+    g.add("act", neurons.LoihiIF(), ["pool"])
     g.add("output", ops.Output(), ["act"], synapses=[0.005])
     with pytest.raises(CodegenError) as err:
         compile_graph(g, "loihi", pipeline="")

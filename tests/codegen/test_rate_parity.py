@@ -11,7 +11,7 @@ import pytest
 from graphs import CASES, Builder, dense
 
 from snnc.codegen import compile_graph
-from snnc.ir import ops
+from snnc.ir import neurons, ops
 from snnc.ir.interpreter import evaluate
 
 TOL = 1e-4
@@ -81,13 +81,13 @@ def test_biases_become_neuron_biases():
     nodes = [line for line in c.source.splitlines() if "nengo.Node(" in line]
     assert len(nodes) == 3, nodes  # the input, the output relay, the output's constant
     assert "nengo.Convolution" in _emitted(c, "conv2d1") and "nengo.Dense" in _emitted(c, "dense4")
-    assert 'bias=w["rate_relu2.bias"]' in c.source  # conv bias folded into the neuron bias
+    assert "bias=w['rate_relu2.bias']" in c.source  # conv bias folded into the neuron bias
 
 
 def test_chained_linear_ops_use_relays():
     g, _ = CASES["chained_linear"]()
     c = compile_graph(g, "nengo", pipeline="")
-    assert c.source.count('.relay")') == 3  # before conv2d2, dense4 and dense5
+    assert c.source.count(".relay')") == 3  # before conv2d2, dense4 and dense5
     assert "index map" not in c.report  # flatten is a no-op
 
 
@@ -98,7 +98,7 @@ def _filtered_graph():
     b.relu()
     dense(b, 4)  # bias becomes a constant filtered by the next edge
     b.op(ops.Flatten(), synapses=[0.004])
-    b.op(ops.RateReLU(gain=1.5, bias=0.2), synapses=[0.003])  # a second filter in series
+    b.op(neurons.RateReLU(gain=1.5, bias=0.2), synapses=[0.003])  # a second filter in series
     b.op(ops.Pad(pads=((1, 1),), value=0.25), synapses=[0.002])
     dense(b, 3)
     b.output(synapse=0.005)
@@ -119,9 +119,9 @@ def test_loihi_neurons_build_and_spike():
     """nengo-loihi's neuron models run on the nengo target (nengo-loihi registers builders)."""
     b = Builder("loihi_neurons", (4,))
     dense(b, 6)
-    b.op(ops.LoihiIF(gain=100.0, bias=50.0, amplitude=0.01))
+    b.op(neurons.LoihiIF(gain=100.0, bias=50.0, amplitude=0.01))
     dense(b, 5)
-    b.op(ops.LoihiLIF(gain=10.0, bias=5.0, amplitude=0.01), synapses=[0.005])
+    b.op(neurons.LoihiLIF(gain=10.0, bias=5.0, amplitude=0.01), synapses=[0.005])
     b.output(synapse=0.01)
     g, x = b.done()
     c = compile_graph(g, "nengo", pipeline="")

@@ -37,8 +37,9 @@ def test_every_problem_is_reported_at_once():
     b.op(ops.AvgPool(pool_size=(2, 2), strides=(1, 1), padding="same"), name="avg")
     g, _ = b.done()
     strict = dataclasses.replace(
-        get_target("nengo"), name="strict", pipeline="canonicalize", limits=Limits(max_fallback_inputs=50),
-        refuses={"nn.max_pool": "max pooling is host-side; use average pooling"},
+        get_target("nengo"), name="strict", default_pipeline="canonicalize",
+        limits=Limits(max_fallback_inputs=50),
+        refuses={ops.MaxPool: "max pooling is host-side; use average pooling"},
     )
     with pytest.raises(CodegenError) as e:
         compile_graph(g, strict, pipeline="")

@@ -267,10 +267,10 @@ def test_export_command_writes_a_nir_file(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "lowering the ANN" in err and "2 IF" in err
-    from snnc.passes import default_pipeline
+    from snnc.codegen import get_target
 
     g = snir.from_nir(out, approximate="rectified-current")
-    want = snnc.optimize(DIGITS, default_pipeline("nengo"), calibration=x)
+    want = snnc.optimize(DIGITS, get_target("nengo").default_pipeline, calibration=x)
     assert g.structurally_equal(want)
 
 

@@ -53,7 +53,7 @@ def x():
 @pytest.fixture
 def plugin_lowered(neuron_plugin, ann):
     """``ANN`` through the passes with the plugin neuron: ``(graph, report)``."""
-    return run_pipeline(ann, "canonicalize,lower-activations{neuron=test-relu-if},fuse-bias")
+    return run_pipeline(ann, "canonicalize,lower-activations{neuron=test-relu-if,synapse=0.005},fuse-bias")
 
 
 def _max_err(a, b, x) -> float:
@@ -78,6 +78,7 @@ def test_plugin_lowers(plugin_lowered, neuron_plugin):
     assert stats["by_neuron"] == {"test-relu-if": 2}
     assert stats["neuron_ops"] == {"snn.test_if": 3}
     for n in g.nodes_of(neuron_plugin):  # spiking (declared): every outgoing edge filtered
+        # (synapse=0.005 asked for: the default is none)
         assert g.type(n).dtype.is_spike
         assert all(g.synapse(n, d, p) == 0.005 for d, p in g.users(n))
     # ReLU-exact (declared): no warning that rates differ
@@ -109,10 +110,10 @@ def test_normalize_rates_scales_the_plugin_exactly(plugin_lowered, ann, x):
     assert stats["scaled"] == 3 and stats["mode"] == "data"
     assert not any("approximate" in note for note in report.notes)
     assert _max_err(out, ann, x) <= 1e-4  # exact scaling of a ReLU-exact neuron
-    # the most active unit of %act now fires at the target rate
+    # the most active unit of %act now fires at the default target: one spike per step
     values = snnc.evaluate(out, x, return_all=True)
     peak = float(np.max(values["act"] / out.op("act").amplitude))
-    assert peak == pytest.approx(250.0, rel=1e-5)
+    assert peak == pytest.approx(1.0 / out.dt, rel=1e-5)
 
 
 def test_plugin_step_agrees_with_its_rate(neuron_plugin):
@@ -248,7 +249,7 @@ def test_normalize_rates_caps_at_the_neurons_max_rate(ann, x):
     out, report = run_pipeline(lowered, "normalize-rates{mode=fixed,rate=2500}")
     # a Loihi neuron spikes at most once a step: 1/dt = 1000 Hz
     assert set(report.stats["normalize-rates"]["scales"].values()) == {1000.0}
-    assert any("capped %act at 1000 Hz" in n for n in report.notes)
+    assert any("capped at their maximum: %act 2500 Hz -> 1000 Hz" in n for n in report.notes)
     assert any("not ReLU-exact (loihi-if)" in n and "approximate" in n for n in report.notes)
 
 

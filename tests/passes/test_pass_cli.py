@@ -38,9 +38,13 @@ def test_passes_lists_every_pass_with_options(capsys):
         assert f"\n{name}  (stage: " in "\n" + out
     assert "Replace every ReLU by a neuron op" in out
     assert (
-        "    synapse=0.005  [a time constant > 0 in seconds, or none]  lowpass time constant" in out
+        "    synapse=none  [a time constant > 0 in seconds or {key:value,...} or none]  lowpass "
+        "time constant" in out
     )
     assert "    mode=auto  [one of auto|data|fixed]" in out
+    assert "    percentile=99.9  [a percentile in (0, 100] or {key:value,...}]" in out
+    assert "    rate=max  [max or a rate > 0 (Hz) or {key:value,...}]" in out
+    assert "    v_init=0.0  [a fraction in [0, 1) or {key:value,...}]" in out
     assert "    drop_softmax=true  [bool]" in out  # booleans print as in .snnir text
     # the neurons and their help come from the catalogue
     from snnc.ir.neurons import NEURONS

@@ -99,3 +99,26 @@ def test_five_relu_spellings_lower_to_spiking_neurons():
     logits = tf.keras.Model(model.input, model.get_layer("head").output)
     logits.get_layer("head").activation = tf.keras.activations.linear
     np.testing.assert_allclose(_outputs(out, x)[0], logits(x).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", [zm.name for zm in zoo.CONVERTIBLE])
+def test_zoo_model_rate_normalization_keeps_outputs(name):
+    """normalize-rates (per layer and per channel, the low-latency defaults) leaves the
+    rate-mode outputs of every lowerable zoo model unchanged."""
+    g, x = _converted(name)
+    try:
+        lowered, _ = run_pipeline(
+            g,
+            "canonicalize,fold-batchnorm,lower-activations{neuron=if,v_init=0.5,drop_softmax=false},fuse-bias",
+        )
+    except PassError:
+        pytest.skip("the model has activations without a neuron equivalent (tested above)")
+    ctx = PassContext.default(calibration=x)
+    for granularity in ("layer", "channel"):
+        out, report = run_pipeline(lowered, f"normalize-rates{{granularity={granularity}}}", ctx)
+        verify(out)
+        scale = 1.0 + max(float(np.max(np.abs(y), initial=0.0)) for y in _outputs(lowered, x))
+        assert _max_err(lowered, out, x) <= 1e-4 * scale, granularity
+        assert report.stats["normalize-rates"]["scaled"] == len(
+            [n for n in out.topo_order() if ops.is_spiking(out.op(n))]
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import snnc
 from snnc.ir import Stage, ops, verify
@@ -75,12 +76,23 @@ def test_lower_activations_rate_relu_is_exact(g):
 @SETTINGS
 def test_lowering_to_spiking_neurons_is_rate_exact_and_fully_spiking(g):
     x = sample_inputs(g)
-    out, _ = run_pipeline(g, "lower-activations{neuron=if,drop_softmax=false}")
+    out, _ = run_pipeline(g, "lower-activations{neuron=if,drop_softmax=false,v_init=0.5}")
     assert_same_outputs(g, out, x)
     neurons = [n for n in out.topo_order() if ops.is_neuron(out.op(n))]
     assert all(ops.is_spiking(out.op(n)) for n in neurons)
-    for n in neurons:  # every edge leaving a spiking neuron is filtered
-        assert all(out.synapse(n, d, p) == 0.005 for d, p in out.users(n))
+    assert all(out.op(n).v_init == 0.5 for n in neurons)
+    # low latency by default: no synapse anywhere (spikes arrive in the step they leave)
+    assert all(syn is None for n in out.topo_order() for _, _, syn in out.in_edges(n))
+
+
+@given(graphs(), st.sampled_from([0.001, 0.005]))
+@SETTINGS
+def test_lowering_puts_the_synapse_asked_for_on_every_spiking_edge(g, tau):
+    out, _ = run_pipeline(g, f"lower-activations{{neuron=if,synapse={tau}}}")
+    for n in out.topo_order():
+        for d, p in out.users(n):
+            want = tau if ops.is_spiking(out.op(n)) else None
+            assert out.synapse(n, d, p) == want
 
 
 @given(graphs())
@@ -95,6 +107,8 @@ def test_snn_passes_are_rate_exact(g):
     for pipeline in (
         "fuse-bias",
         "fuse-bias,normalize-rates{mode=data}",
+        "fuse-bias,normalize-rates{mode=data,granularity=channel,percentile=99}",
+        "normalize-rates{mode=data,granularity=channel}",
         "normalize-rates{mode=fixed,scale=37}",
     ):
         out, _ = run_pipeline(lowered, pipeline, ctx)
