@@ -52,6 +52,7 @@ _TARGET_MODULES = {
     "nengo": "snnc.codegen.nengo_target",
     "nengo-dl": "snnc.codegen.nengo_dl_target",
     "loihi": "snnc.codegen.loihi_target",
+    "nir": "snnc.codegen.nir_target",
 }
 _TARGETS: dict[str, Target] = {}
 

@@ -21,7 +21,8 @@ LAYERS = {
 ALLOWED = {
     "snnc.ir": set(),
     "snnc.passes": {"snnc.errors", "snnc.ir", "snnc"},
-    "snnc.codegen": {"snnc.errors", "snnc.ir", "snnc.passes", "snnc"},
+    # the nir target writes files with snnc.nir's translation
+    "snnc.codegen": {"snnc.errors", "snnc.ir", "snnc.passes", "snnc", "snnc.nir"},
     "snnc.sim": {"snnc.errors", "snnc.ir", "snnc"},
     "snnc.frontend": {"snnc.errors", "snnc.ir", "snnc"},
     # NIR files are read with the frontend's size limits
