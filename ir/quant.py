@@ -45,7 +45,9 @@ def quantize_array(a: np.ndarray, dtype: DType) -> np.ndarray:
     lo, hi = dtype.int_range()
     scale = dtype.scale()
     m = np.clip(np.rint(np.asarray(a, np.float64) / scale), lo, hi)
-    return (m * scale).astype(np.float32)
+    # + 0.0 turns -0.0 into 0.0: the parser rebuilds values from integer mantissas, which
+    # have no negative zero, and the content hash must agree
+    return (m * scale + 0.0).astype(np.float32)
 
 
 def quantize_param(

@@ -43,12 +43,13 @@ plus the counts ``quantized`` and ``float`` (parameters left float32), and a sum
 Loihi mode (``target=loihi``)
 -----------------------------
 nengo-loihi 1.1 quantizes a network itself when it builds for the chip or its emulator
-(``nengo_loihi/builder/discretize.py``). For every on-chip block (one nengo Ensemble, one
+(``nengo_loihi/builder/discretize.py``). For every on-chip block (a chip ensemble: one
 neuron node here) it
 
-1. takes the float synapse weights of every connection into the block, ``P = W * amp/dt *
-   gain`` (``W`` the transform, ``amp`` the pre neuron's amplitude, ``gain`` the post
-   neuron's, per post neuron: ``builder/connection.py``);
+1. takes the float synapse weights of every connection into the block: the loihi codegen
+   folds the post neuron's gain into the transform (its ensembles have gain 1), and
+   nengo-loihi scales it by the spike height, ``P = W * gain * amp / dt`` (``amp``: the pre
+   neuron's amplitude; ``builder/connection.py``);
 2. maps the block's largest ``|P|`` to 255 (``w_scale = 255 / w_max``) and rounds to an
    8-bit weight with the LSB dropped (``round(P * w_scale / 2)`` clipped to +-127, times 2:
    ``discretize_weights`` with 8 weight bits, mixed fan-out, so ``shift_bits = 1``);
@@ -62,20 +63,29 @@ neuron node here) it
 
 The emulator then runs integers. Divided by its threshold, everything is the float network
 with three roundings: weights, threshold, biases. ``quantize{target=loihi}`` writes exactly
-those into the IR, per block whose input is one connection of one weight op:
+those into the IR for every chip block fed by one connection whose chain holds one weight
+op (dense, conv, grouped / 1-D / depthwise conv) and otherwise only value-moving ops and
+the +-1 input decoder of ``legalize-loihi``:
 
 - the weight op's weight becomes ``q8e<e>`` whose mantissas are **exactly the chip's 8-bit
   weight mantissas** (``chip weight = mantissa * 2**(7 + weight_exp)``, with
   ``discretize_weights``' lossy shift when ``weight_exp < -1``); ``e`` is the generic
-  per-tensor exponent of the float weights, so magnitudes stay familiar;
+  per-tensor exponent of the float weights, so magnitudes stay familiar. Behind the input
+  decoder the chip holds each mantissa and its negation (the "on" and "off" encoder
+  neurons);
 - the post neuron's gain becomes one scalar, ``2**(1 + weight_exp - w_exp) / (w_scale *
   theta) * dt / (amp * 2**e)``: the chip's weight per mantissa unit relative to its rounded
   threshold (``theta`` = rounded threshold / exact scaled threshold), in the IR's units. A
-  per-channel gain is absorbed into the mantissas, as nengo-loihi absorbs it into the
+  per-channel gain is absorbed into the mantissas, as the codegen folds it into the
   synapse weights;
 - the post neuron's bias becomes the chip's rounded bias relative to the rounded threshold
   (float32: ``bias_mantissa * 2**bias_exp / (v_scale * v_factor * theta)``, not a power of
-  two); a bias of the weight op moves into it first, as codegen folds it.
+  two); a bias of the weight op moves into it first, as the codegen folds it.
+
+The pass reads the placement ``legalize-loihi`` writes (``place`` of each neuron), so it runs
+after it; with the input encoders in place the first layer is a chip connection too. The
+arithmetic mirrors nengo-loihi's operation by operation (same dtypes and order: a kernel
+emitted as ``nengo.Convolution`` is divided by ``dt``, a matrix multiplied by ``1/dt``).
 
 Stats: ``layers[weight op]["weight"]`` has the generic entry (its error compares the
 effective weight, mantissas times the new gain over the old, with the float weight) plus
@@ -83,22 +93,23 @@ effective weight, mantissas times the new gain over the old, with the float weig
 ``threshold_rounding`` (``theta - 1``) and ``gain``; ``skipped`` maps each unmatched chip
 neuron to the reason.
 
-Tested against nengo-loihi's own ``Model.build(..., discretize=True)`` on dense and conv
-chains (``tests/passes/test_quantize.py``: loihi-if and loihi-lif, with and without a
-synapse, per-neuron gains, valid / same / strided convs, tiny weights that force weight
-exponents -5 and -6 and the lossy shift): the chip weight mantissas, weight exponents,
-thresholds and biases agree exactly. **Not matched** (the pass leaves those weights float
-and a note names them): blocks fed by more than one connection (an add or concat before the
-neuron: nengo-loihi scales all of a block's synapses by the largest), a weight op feeding
-non-neurons or blocks that need different mantissas, paths with ops other than
-value-moving ones between the neurons and the weights (their product is one chip matrix),
-conv gains that vary within a channel, blocks nengo-loihi splits (more than 1024
-compartments here; splits forced by axon or synapse-memory limits are not predicted: the
-loihi target's resource check reports them), host-side weight ops (the first layer fed
-by the input Node, the readout: they run in float on the host and stay float), and neurons
-other than ``loihi-if`` / ``loihi-lif``. The emulator's integer dynamics themselves (the
-floor in its current/voltage decays) are not expressed: the IR holds the rounded parameters,
-the interpreter and kernels run them in float.
+Tested against nengo-loihi's own ``Model.build(..., discretize=True)`` of the network the
+loihi target emits (``tests/passes/test_quantize.py``: dense and conv chains, the first
+layer behind the encoder and decoder, loihi-if and loihi-lif, with and without a synapse,
+per-neuron and per-channel gains, valid / same / strided convs, tiny weights that force
+weight exponents -5 and -6 and the lossy shift): the chip weight mantissas, weight
+exponents, thresholds and biases agree exactly. **Not matched** (the pass leaves those
+weights float and a note names them): blocks fed by more than one connection (an add or
+concat before the neuron: nengo-loihi scales all of a block's synapses by the largest),
+chains with other linear ops (pooling, padding, affines, two weight ops: the chip holds
+their product), transposed convolutions, a weight op feeding anything besides its chip
+neurons or blocks that round it differently, blocks of more than 1024 neurons (the loihi
+target splits them over cores and each part gets its own scale; splits it makes for axon or
+synapse-memory limits are not predicted either), host-side weight ops (the readout: it runs
+in float on the host and stays float), and neurons other than ``loihi-if`` / ``loihi-lif``.
+The emulator's integer dynamics themselves (the floor in its current and voltage decays)
+are not expressed: the IR holds the rounded parameters, the interpreter and kernels run
+them in float.
 
 ``weight_bits`` below 8 with ``target=loihi`` first rounds every weight to that grid
 (generic mode: ``per_channel`` and ``clip_percentile`` apply, biases stay float), then
@@ -114,8 +125,7 @@ emulator's effective gain of the emitted quantized graph is about ``254/255`` of
 Emitting on-chip weights times ``255/254`` (``127.5 / 127``) makes nengo-loihi rebuild
 exactly the IR's mantissas, threshold and biases (tested for blocks without the lossy
 shift, ``weight_exp >= -1``; with it the largest mantissa may be 112 or -128 and the
-rebuild is not guaranteed). That factor belongs to the loihi codegen; for float graphs it
-also removes nengo-loihi's own 1/255 shrink of each block's largest weight.
+rebuild is not guaranteed). That factor belongs to the loihi codegen.
 """
 
 from __future__ import annotations
@@ -251,11 +261,19 @@ class Quantize(Pass):
                 "weight's last axis is the depth multiplier, not the output channel)"
             )
         if invalid:
-            notes.append(f"kept float, its quantized parameters would be invalid: {'; '.join(invalid)}")
+            notes.append(
+                f"kept float, its quantized parameters would be invalid: {'; '.join(invalid)}"
+            )
         if left_float:
             shown = ", ".join(left_float[:6]) + (", ..." if len(left_float) > 6 else "")
             hint = ": scope=all quantizes them too" if self.scope == "weights" else ""
             notes.append(f"{len(left_float)} parameter(s) stay float32 ({shown}){hint}")
+        if ctx.target == "loihi":
+            notes.append(
+                "nengo-loihi rounds the chip's weights to its own 8-bit grid again when it "
+                "builds: quantize{target=loihi} (after legalize-loihi) writes that rounding "
+                "into the IR"
+            )
         stats = {
             "layers": layers,
             "quantized": sum(len(v) for v in layers.values()),
@@ -265,11 +283,11 @@ class Quantize(Pass):
 
     def _summary(self, layers: dict[str, dict]) -> str:
         entries = [(f"%{n}.{p}", s) for n, ps in layers.items() for p, s in ps.items()]
+        others = f"biases{' and other parameters' if self.scope == 'all' else ''}"
         text = (
             f"quantized {len(entries)} parameter(s) of {len(layers)} node(s): weights "
             f"{self.weight_bits}-bit {'per channel' if self.per_channel else 'per tensor'}, "
-            f"biases{' and other parameters' if self.scope == 'all' else ''} "
-            f"{self.bias_bits}-bit"
+            + (f"{others} {self.bias_bits}-bit" if self.bias_bits < 32 else f"{others} float32")
         )
         weights = [(k, s) for k, s in entries if k.endswith(".weight")] or entries
         noisy = [(k, s) for k, s in weights if s["sqnr_db"] is not None]
@@ -316,7 +334,11 @@ class Quantize(Pass):
             wrong["weight_bits"] = self.weight_bits
         if self.weight_bits >= 8:  # per_channel / clip_percentile shape a pre-rounding only
             wrong.update(
-                {k: v for k, v in self.option_values().items() if k in ("per_channel", "clip_percentile")}
+                {
+                    k: v
+                    for k, v in self.option_values().items()
+                    if k in ("per_channel", "clip_percentile")
+                }
             )
         if wrong:
             text = ", ".join(f"{k}={v}" for k, v in wrong.items())
@@ -534,7 +556,9 @@ def loihi_discretize(
         decay_v, scale_v = np.float32(0.0), False
         vth_float = np.float32(1.0 / dt)  # build_relu: input 1 -> 1 spike a second
     decay_v_int = int(np.round(decay_v * MAX_DECAY))
-    u_infactor = 1.0 / decay_magnitude(np.int64(decay_u_int), x0=2097152, offset=1) if scale_u else 1.0
+    u_infactor = (
+        1.0 / decay_magnitude(np.int64(decay_u_int), x0=2097152, offset=1) if scale_u else 1.0
+    )
     v_infactor = 1.0 / decay_magnitude(np.int64(decay_v_int), x0=2097152) if scale_v else 1.0
 
     # float32 compartment biases; nengo-loihi multiplies them by a float64 *array* scale,
@@ -558,9 +582,10 @@ def loihi_discretize(
     bias_man, bias_exp = bias_to_manexp(b)
     chip_bias = bias_man * 2.0**bias_exp
 
-    # synapse: the only one, so dw_exp = 0 and weight_exp = w_exp (never below -6)
+    # discretize_synapse: the block's only synapse holds w_max, so dw_exp = 0 and its
+    # weight_exp is the block's w_exp (never below -6); ``w * ws * 2**dw_exp`` in float32
     weight_exp = max(w_exp, -6)
-    mantissas = discretize_weights(p * w_scale * 2**0, weight_exp)
+    mantissas = discretize_weights(p * w_scale, weight_exp)
 
     chip_vth = vth_man * 2**VTH_EXP
     theta = chip_vth / (float(vth_float) * float(v_scale))
@@ -619,7 +644,11 @@ class LoihiQuantizer:
         while todo:
             for dst, _ in self.g.users(todo.pop()):
                 op = self.g.op(dst)
-                if op.has(T.MovesValues) and not op.has(T.Neuron) and len(self.g.inputs_of(dst)) == 1:
+                if (
+                    op.has(T.MovesValues)
+                    and not op.has(T.Neuron)
+                    and len(self.g.inputs_of(dst)) == 1
+                ):
                     todo.append(dst)
                 else:
                     ends.add(dst)
@@ -633,7 +662,9 @@ class LoihiQuantizer:
         if not isinstance(op, Dense) or op.bias is not None:
             return False
         w = np.asarray(op.weight)
-        return bool(np.all(np.isin(w, (-1.0, 0.0, 1.0))) and np.all(np.count_nonzero(w, axis=1) <= 1))
+        return bool(
+            np.all(np.isin(w, (-1.0, 0.0, 1.0))) and np.all(np.count_nonzero(w, axis=1) <= 1)
+        )
 
     def _walk_up(self, node: str, synapses: list, path: list, selections: bool) -> str | None:
         """Walk up from ``node`` (exclusive) over single-input value-moving ops (and, with
@@ -688,7 +719,9 @@ class LoihiQuantizer:
             return False
         ones = (1,) * len(kernel)
         pads = resolve_padding(op.padding, t.shape[:-1], kernel, op.strides, ones)
-        modes = [resolve_padding(m, t.shape[:-1], kernel, op.strides, ones) for m in ("valid", "same")]
+        modes = [
+            resolve_padding(m, t.shape[:-1], kernel, op.strides, ones) for m in ("valid", "same")
+        ]
         if pads not in modes:
             return False
 
@@ -756,7 +789,8 @@ class LoihiQuantizer:
             if ends != {c.post for c in conns}:
                 others = sorted(ends - {c.post for c in conns})
                 self._skip(
-                    conns, f"%{w} also feeds {', '.join('%' + n for n in others)} (not a chip block it alone feeds)"
+                    conns,
+                    f"%{w} also feeds {', '.join('%' + n for n in others)} (not a chip block it alone feeds)",
                 )
                 continue
             layers.update(self._quantize(w, conns))
@@ -817,7 +851,9 @@ class LoihiQuantizer:
                 return self._skip(conns, f"%{w} is all zero (nengo-loihi then scales by the bias)")
             amp = float(g.op(c.pre).amplitude)
             try:
-                block = loihi_discretize(wop.weight, out_gain, amp, conv, b, nop, c.tau_s, g.dt, exp)
+                block = loihi_discretize(
+                    wop.weight, out_gain, amp, conv, b, nop, c.tau_s, g.dt, exp
+                )
             except ValueError as e:  # nengo-loihi's build fails on this block too
                 return self._skip(conns, str(e))
             blocks.append((c, block, amp))
@@ -834,7 +870,9 @@ class LoihiQuantizer:
         loihi = {}
         for c, block, _ in blocks:
             nop = g.op(c.post)
-            g.replace_op(c.post, replace_params(nop, gain=np.float32(block.gain), bias=block.new_bias))
+            g.replace_op(
+                c.post, replace_params(nop, gain=np.float32(block.gain), bias=block.new_bias)
+            )
             loihi[c.post] = {
                 "w_exp": block.w_exp,
                 "weight_exp": block.weight_exp,

@@ -133,3 +133,8 @@ def test_graded_if_is_a_k_bit_neuron():
     g = parse_graph(text)
     verify(g)
     assert print_graph(g, weights="full") == text
+
+
+def test_quantize_array_leaves_no_negative_zero():
+    q = quantize_array(np.array([-0.001, -0.0, 0.3]), QInt(4, -2))
+    assert not np.any(np.signbit(q) & (q == 0))

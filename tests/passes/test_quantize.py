@@ -261,7 +261,11 @@ def _random_quantized(seed: int, text: str) -> Graph:
     g = Graph("rt")
     g.add("x", ops.Input(shape=(5, 5, 2)))
     g.add("c", ops.Conv2D(weight=rng.normal(size=(3, 3, 2, 3)), bias=rng.normal(size=3)), ["x"])
-    g.add("dw", ops.DepthwiseConv2D(weight=rng.normal(size=(2, 2, 3, 2)), bias=rng.normal(size=6)), ["c"])
+    g.add(
+        "dw",
+        ops.DepthwiseConv2D(weight=rng.normal(size=(2, 2, 3, 2)), bias=rng.normal(size=6)),
+        ["c"],
+    )
     g.add("f", ops.Flatten(), ["dw"])
     g.add("d", ops.Dense(weight=rng.normal(size=(g.type("f").shape[0], 4))), ["f"])
     g.add("out", ops.Output(), ["d"])
@@ -324,7 +328,11 @@ def test_rate_mode_error_of_each_layer_is_bounded_by_the_step():
     rng = np.random.default_rng(5)
     g = Graph("b")
     g.add("x", ops.Input(shape=(6, 6, 3)))
-    g.add("c", ops.Conv2D(weight=rng.normal(size=(3, 3, 3, 4)), bias=rng.normal(size=4), padding="same"), ["x"])
+    g.add(
+        "c",
+        ops.Conv2D(weight=rng.normal(size=(3, 3, 3, 4)), bias=rng.normal(size=4), padding="same"),
+        ["x"],
+    )
     g.add("f", ops.Flatten(), ["c"])
     g.add("d", ops.Dense(weight=rng.normal(size=(144, 5)), bias=rng.normal(size=5)), ["f"])
     g.add("out", ops.Output(), ["d"])
@@ -388,7 +396,9 @@ def test_random_graphs_at_high_precision_match_the_float_outputs(g):
     q, _ = _quantize(g, "quantize{weight_bits=20,bias_bits=24,scope=all}")
     x = sample_inputs(g)
     ya, yb = evaluate(g, x), evaluate(q, x)
-    for a, b in zip(ya if isinstance(ya, list) else [ya], yb if isinstance(yb, list) else [yb], strict=True):
+    for a, b in zip(
+        ya if isinstance(ya, list) else [ya], yb if isinstance(yb, list) else [yb], strict=True
+    ):
         scale = max(1.0, float(np.abs(a).max()))
         assert np.abs(a - b).max() <= 1e-3 * scale
 
@@ -446,27 +456,40 @@ def test_digits_4_bit_weights_cost_at_most_one_point(digits):
 
 
 def _dense_chain(rng, tau=0.005, gain2=30.0, bias=True, scale=0.3, neuron=neurons.LoihiIF):
+    """input -> d1 -> n1 -> d2 -> n2 -> d3 -> output, placed by legalize-loihi: an input
+    encoder (on/off, host) feeds %d1 through the +-1 decoder on the chip, %d2 is a chip
+    connection, %d3 the host readout."""
     g = Graph("chain")
     g.add("input", ops.Input(shape=(12,)))
     g.add("d1", ops.Dense(weight=rng.normal(size=(12, 20)) * 0.3), ["input"])
     g.add("n1", neuron(gain=np.float32(40.0), bias=rng.normal(size=20) * 5, amplitude=0.02), ["d1"])
     g.add(
         "d2",
-        ops.Dense(weight=rng.normal(size=(20, 16)) * scale, bias=rng.normal(size=16) if bias else None),
+        ops.Dense(
+            weight=rng.normal(size=(20, 16)) * scale, bias=rng.normal(size=16) if bias else None
+        ),
         ["n1"],
         synapses=[tau],
     )
-    g.add("n2", neuron(gain=gain2, bias=rng.normal(size=16) * 3 * min(scale, 1), amplitude=0.03), ["d2"])
+    g.add(
+        "n2",
+        neuron(gain=gain2, bias=rng.normal(size=16) * 3 * min(scale, 1), amplitude=0.03),
+        ["d2"],
+    )
     g.add("d3", ops.Dense(weight=rng.normal(size=(16, 3))), ["n2"], synapses=[tau])
     g.add("output", ops.Output(), ["d3"])
-    return g
+    return _legal(g)
 
 
 def _conv_chain(rng, tau=0.005, padding="valid", stride=1):
     g = Graph("conv")
     g.add("input", ops.Input(shape=(6, 6, 1)))
     g.add("c1", ops.Conv2D(weight=rng.normal(size=(3, 3, 1, 4)) * 0.5), ["input"])
-    g.add("n1", neurons.LoihiIF(gain=np.float32(20.0), bias=rng.normal(size=4), amplitude=0.05), ["c1"])
+    g.add(
+        "n1",
+        neurons.LoihiIF(gain=np.float32(20.0), bias=rng.normal(size=4), amplitude=0.05),
+        ["c1"],
+    )
     conv = ops.Conv2D(
         weight=rng.normal(size=(3, 3, 4, 5)) * 0.3,
         bias=rng.normal(size=5),
@@ -474,16 +497,21 @@ def _conv_chain(rng, tau=0.005, padding="valid", stride=1):
         strides=(stride, stride),
     )
     g.add("c2", conv, ["n1"], synapses=[tau])
-    g.add("n2", neurons.LoihiIF(gain=np.float32(15.0), bias=rng.normal(size=5), amplitude=0.04), ["c2"])
+    gain = rng.uniform(10, 20, 5).astype(np.float32)  # per channel: folded into the kernel
+    g.add("n2", neurons.LoihiIF(gain=gain, bias=rng.normal(size=5), amplitude=0.04), ["c2"])
     g.add("f", ops.Flatten(), ["n2"], synapses=[tau])
     g.add("d", ops.Dense(weight=rng.normal(size=(g.type("n2").size, 3))), ["f"])
     g.add("output", ops.Output(), ["d"])
-    return g
+    return _legal(g)
+
+
+def _legal(g: Graph) -> Graph:
+    return run_pipeline(g, "legalize-loihi")[0]
 
 
 def _chip_block(graph: Graph, label: str):
-    """nengo-loihi's discretized block of ensemble ``label``: the network snnc emits for
-    ``graph`` (no passes), built as the emulator builds it."""
+    """nengo-loihi's discretized block of ensemble ``label``: the network the loihi target
+    emits for the placed ``graph`` (no passes), built as its emulator builds it."""
     pytest.importorskip("nengo_loihi")
     from nengo_loihi.builder import Model
 
@@ -499,17 +527,24 @@ def _chip_block(graph: Graph, label: str):
     return block[0] if isinstance(block, list) else block
 
 
-def _chip(block):
-    """``(mantissas per axon, weight_exp, vth, bias)`` of a one-synapse block."""
+def _chip(block, dense: bool = True):
+    """``(mantissas, weight_exp, vth, bias)`` of a one-synapse block; the mantissas as a
+    ``(pre, post)`` matrix (Dense and Sparse synapses), or per axon (population weights)."""
     (syn,) = block.synapses
     wexp = syn.synapse_cfg.weight_exp
-    mant = [w / 2 ** (7 + wexp) for w in syn.weights]  # chip weight = mantissa * 2**(7+exp)
+    unit = 2 ** (7 + wexp)  # chip weight = mantissa * 2**(7 + weight_exp)
+    if dense:
+        mant = np.zeros((len(syn.weights), block.n_neurons))
+        for i, (w, idx) in enumerate(zip(syn.weights, syn.indices, strict=True)):
+            mant[i, idx[0]] = w[0] / unit
+    else:
+        mant = [w / unit for w in syn.weights]
     return mant, wexp, block.compartment.vth.copy(), block.compartment.bias.copy()
 
 
 def _compensated(q: Graph, post: str) -> Graph:
-    """``q`` with the post neuron's gain times 255/254: what emitting the chip weights
-    times 255/254 does (see the module docstring of snnc.passes.quantize)."""
+    """``q`` with the post neuron's gain times 255/254: what emitting its chip weights times
+    255/254 does (see the module docstring of snnc.passes.quantize)."""
     out = q.copy()
     op = out.op(post)
     out.replace_op(post, replace_params(op, gain=np.float64(op.gain) * 255 / 254))
@@ -534,7 +569,7 @@ def test_loihi_dense_mantissas_threshold_and_biases_match_nengo_loihi(case):
     q, result = _quantize(g, "quantize{target=loihi}")
     verify(q)
     # the IR's weight mantissas are the chip's, element by element (rows: pre neurons)
-    np.testing.assert_array_equal(q.op("d2").mantissa("weight"), np.array(mant)[:, 0, :])
+    np.testing.assert_array_equal(q.op("d2").mantissa("weight"), mant)
     assert q.op("d2").qtype("weight").bits == 8 and q.op("d2").bias is None
     info = result.stats["layers"]["d2"]["weight"]["loihi"]["n2"]
     assert info["weight_exp"] == wexp and info["vth"] == vth[0]
@@ -544,31 +579,45 @@ def test_loihi_dense_mantissas_threshold_and_biases_match_nengo_loihi(case):
     if d2.bias is not None:
         b = b + np.asarray(op.gain, np.float64) * d2.bias
     block = loihi_discretize(
-        d2.weight, np.broadcast_to(np.asarray(op.gain, np.float64), (16,)), 0.02, False, b, op,
-        LOIHI_DENSE[case].get("tau", 0.005) or 0.0, g.dt, 0,
+        d2.weight,
+        np.broadcast_to(np.asarray(op.gain, np.float64), (16,)),
+        0.02,
+        False,
+        b,
+        op,
+        LOIHI_DENSE[case].get("tau", 0.005) or 0.0,
+        g.dt,
+        0,
     )
     np.testing.assert_array_equal(block.bias, bias)
     assert block.vth == vth[0] and block.weight_exp == wexp
-    # host-side layers stay float
-    assert not q.op("d1").quant and not q.op("d3").quant
-    assert any("not on a chip connection" in n for n in result.notes)
+    # the first layer is a chip connection too: from the encoder through the +-1 decoder,
+    # so the chip holds each mantissa for the "on" neuron and its negation for the "off"
+    mant1, _, vth1, _ = _chip(_chip_block(g, "n1"))
+    k1 = q.op("d1").mantissa("weight")
+    np.testing.assert_array_equal(mant1, np.concatenate([k1, -k1]))
+    assert result.stats["layers"]["d1"]["weight"]["loihi"]["n1"]["vth"] == vth1[0]
+    assert not q.op("d3").quant  # the readout runs on the host, in float
+    assert any("%d3: not on a chip connection" in n for n in result.notes)
     if wexp >= -1:
         # gain and bias: emitting the quantized graph with weights x 255/254 rebuilds exactly
         # the float graph's chip threshold and biases (and the same mantissas)
         mant2, wexp2, vth2, bias2 = _chip(_chip_block(_compensated(q, "n2"), "n2"))
         assert wexp2 == wexp
-        np.testing.assert_array_equal(np.array(mant2), np.array(mant))
+        np.testing.assert_array_equal(mant2, mant)
         np.testing.assert_array_equal(vth2, vth)
         np.testing.assert_array_equal(bias2, bias)
 
 
-@pytest.mark.parametrize("padding, stride, tau", [("valid", 1, 0.005), ("same", 2, 0.005), ("valid", 1, None)])
+@pytest.mark.parametrize(
+    "padding, stride, tau", [("valid", 1, 0.005), ("same", 2, 0.005), ("valid", 1, None)]
+)
 def test_loihi_conv_mantissas_threshold_and_biases_match_nengo_loihi(padding, stride, tau):
     import nengo
     from nengo_loihi.conv import conv2d_loihi_weights
 
     g = _conv_chain(np.random.default_rng(2), tau=tau, padding=padding, stride=stride)
-    mant, wexp, vth, bias = _chip(_chip_block(g, "n2"))
+    mant, wexp, vth, bias = _chip(_chip_block(g, "n2"), dense=False)
     q, result = _quantize(g, "quantize{target=loihi}")
     verify(q)
     k = q.op("c2").mantissa("weight").astype(np.float64)
@@ -580,7 +629,8 @@ def test_loihi_conv_mantissas_threshold_and_biases_match_nengo_loihi(padding, st
     for a, b in zip(expected, mant, strict=True):
         np.testing.assert_array_equal(a, b)
     assert result.stats["layers"]["c2"]["weight"]["loihi"]["n2"]["vth"] == vth[0]
-    _, _, vth2, bias2 = _chip(_chip_block(_compensated(q, "n2"), "n2"))
+    assert "c1" in result.stats["layers"]  # the first conv: from the encoder, on the chip
+    _, _, vth2, bias2 = _chip(_chip_block(_compensated(q, "n2"), "n2"), dense=False)
     np.testing.assert_array_equal(vth2, vth)
     np.testing.assert_array_equal(bias2, bias)
 
@@ -593,7 +643,7 @@ def test_loihi_quantized_graph_rebuilt_as_is_keeps_mantissas_but_rescales_by_255
     mant, _, vth, _ = _chip(_chip_block(g, "n2"))
     q, _ = _quantize(g, "quantize{target=loihi}")
     mant2, _, vth2, _ = _chip(_chip_block(q, "n2"))
-    np.testing.assert_array_equal(np.array(mant2), np.array(mant))
+    np.testing.assert_array_equal(mant2, mant)
     ratio = vth2[0] / vth[0]
     assert abs(ratio - 255 / 254) < 64 / vth[0] + 1e-9  # one vth mantissa step of rounding
 
@@ -623,14 +673,26 @@ def test_loihi_mode_leaves_unmatched_blocks_float_and_names_them():
     g.add("n1", neurons.LoihiIF(gain=np.float32(10.0), amplitude=0.1), ["sum"])
     g.add("d", ops.Dense(weight=rng.normal(size=(5, 2))), ["n1"], synapses=[0.005])
     g.add("out", ops.Output(), ["d"])
-    q, result = _quantize(g, "quantize{target=loihi}")
-    assert not result.changed and not any(q.op(n).quant for n in q.topo_order())
+    q, result = _quantize(_legal(g), "quantize{target=loihi}")
+    assert not q.op("a").quant and not q.op("b").quant
+    assert q.op("d0").is_quantized  # the encoder's connection into %n0 is matched
     assert "n1" in result.stats["skipped"]
     assert any("not matched" in n and "%n1" in n for n in result.notes)
 
 
+def test_loihi_mode_needs_the_placement():
+    g = Graph("unplaced")
+    g.add("x", ops.Input(shape=(2,)))
+    g.add("d", ops.Dense(weight=[[1.0, 0.5], [0.25, -1.0]]), ["x"])
+    g.add("n", neurons.LoihiIF(gain=np.float32(10.0), amplitude=0.1), ["d"])
+    g.add("out", ops.Output(), ["n"], synapses=[0.005])
+    with pytest.raises(PassError, match="placement"):
+        _quantize(g, "quantize{target=loihi}")
+
+
 @pytest.mark.parametrize(
-    "options", ["weight_bits=12", "scope=all", "bias_bits=8", "per_channel=true", "clip_percentile=99"]
+    "options",
+    ["weight_bits=12", "scope=all", "bias_bits=8", "per_channel=true", "clip_percentile=99"],
 )
 def test_loihi_mode_refuses_options_it_would_ignore(options):
     with pytest.raises(PassError, match="target=loihi"):
@@ -644,8 +706,23 @@ def test_loihi_mode_below_8_bits_rounds_first_then_matches_nengo_loihi():
     mant, wexp, vth, _ = _chip(_chip_block(pre, "n2"))
     q, result = _quantize(g, "quantize{target=loihi,weight_bits=4,per_channel=true}")
     verify(q)
-    np.testing.assert_array_equal(q.op("d2").mantissa("weight"), np.array(mant)[:, 0, :])
+    np.testing.assert_array_equal(q.op("d2").mantissa("weight"), mant)
     assert result.stats["layers"]["d2"]["weight"]["loihi"]["n2"]["vth"] == vth[0]
-    # host-side weights keep the 4-bit grid
-    assert q.op("d1").qtype("weight").bits == 4 and q.op("d3").qtype("weight").bits == 4
+    assert q.op("d3").qtype("weight").bits == 4  # the host readout keeps the 4-bit grid
     assert "first rounded to 4 bits" in result.notes[0]
+
+
+def test_loihi_emulator_runs_the_compensated_quantized_graph_exactly_as_the_float_one():
+    """End to end: with chip weights emitted x 255/254, nengo-loihi's emulator gets exactly
+    what the quantized IR says, which is what it made of the float graph: same spikes."""
+    pytest.importorskip("nengo_loihi")
+    from snnc.codegen import compile_graph
+
+    g = _dense_chain(np.random.default_rng(8))
+    q, _ = _quantize(g, "quantize{target=loihi}")
+    qc = _compensated(_compensated(q, "n1"), "n2")
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 12)).astype(np.float32)
+    ya = compile_graph(g, "loihi", pipeline="").run(x, steps=30, progress=False)
+    yb = compile_graph(qc, "loihi", pipeline="").run(x, steps=30, progress=False)
+    np.testing.assert_array_equal(ya, yb)
+    assert np.any(ya)
