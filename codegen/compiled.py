@@ -26,6 +26,7 @@ from snnc.errors import CodegenError, ModelFileError, SnncError
 from snnc.ir.graph import Graph, Stage
 from snnc.ir.interpreter import as_input_list
 from snnc.ir.lexer import format_name
+from snnc.ir.ops import OpError
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,13 @@ class Compiled:
 
     # ------------------------------------------------------------------ running
     def run(
-        self, x, steps: int = 50, batch: int | None = None, progress: bool | None = None, **options
+        self,
+        x,
+        steps: int = 50,
+        batch: int | None = None,
+        progress: bool | None = None,
+        readout: str | None = None,
+        **options,
     ):
         """Simulate the network on a batch, every sample from a reset state.
 
@@ -113,6 +120,10 @@ class Compiled:
             batch: minibatch size of a batched target (nengo-dl; default: its
                 ``default_batch`` or fewer); the reference target runs sample by sample.
             progress: show progress (None: only if the run takes over a second).
+            readout: None applies each output's own readout (``nn.output``'s ``readout``:
+                the running mean over steps 1..t by default, so ``ys[:, t-1].argmax(-1)``
+                is the prediction after ``t`` steps, as ``snnc.simulate`` gives it);
+                ``"raw"`` returns the per-step values, ``"mean"`` / ``"window"`` override.
             options: simulator options of the target (nengo-dl: ``dtype="float64"``).
 
         Returns:
@@ -144,7 +155,21 @@ class Compiled:
         outs = self._sessions[key].run(xs, steps, progress)
         shapes = [self.graph.type(o).shape for o in self.graph.outputs]
         outs = [o.reshape((n, steps) + s) for o, s in zip(outs, shapes, strict=True)]
+        outs = [
+            self._readout(name, o, readout) for name, o in zip(self.graph.outputs, outs, strict=True)
+        ]
         return outs[0] if len(outs) == 1 else outs
+
+    def _readout(self, name: str, steps, readout: str | None):
+        """The output node's readout applied to its per-step values (see :meth:`run`)."""
+        op = self.graph.op(name)
+        if readout is not None:
+            op = op.replace(readout=readout)
+            try:
+                op.infer_type([self.graph.type(name)])
+            except OpError as e:
+                raise SnncError(f"readout: {e.message}") from None
+        return op.read(steps)
 
     def close(self) -> None:
         """Close the simulators kept for repeated runs (also on ``with`` exit and deletion)."""

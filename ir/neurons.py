@@ -404,6 +404,58 @@ class GradedIF(NeuronOp):
         return f"GradedIF(bits={self.bits!r}, amplitude={num(self.amplitude)}, {init})"
 
 
+def iaf_step(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
+    """Signed integrate-and-fire: the voltage integrates ``J`` with its sign (inhibition
+    lowers it), ``n = clip(floor(v), 0, max_spikes)`` spikes, subtractive reset."""
+    j = gain * x + bias
+    v = voltage + j * dt
+    n_spikes = np.clip(np.floor(v), 0, max_spikes)
+    out[...] = (amplitude / dt) * n_spikes
+    voltage[...] = v - n_spikes
+
+
+def iaf_step_loop(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
+    scale = amplitude / dt
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            j = gain[i] * x[b, i] + bias[i]
+            v = voltage[b, i] + j * dt
+            n_spikes = min(max(np.floor(v), 0.0), max_spikes)
+            out[b, i] = scale * n_spikes
+            voltage[b, i] = v - n_spikes
+
+
+_IAF_SOURCE = _GRADED_IF_SOURCE.replace("class GradedIF(", "class SignedIAF(").replace(
+    "k-bit integrate-and-fire (snnc ``snn.graded_if``)", "signed integrate-and-fire (snnc ``snn.iaf``)"
+).replace(
+    """        voltage += np.maximum(J, 0) * dt
+        n_spikes = np.minimum(np.floor(voltage), 2**self.bits - 1)""",
+    """        voltage += J * dt
+        n_spikes = np.clip(np.floor(voltage), 0, 2**self.bits - 1)""",
+)
+
+
+@register_neuron
+class IAF(GradedIF):
+    """Signed integrate-and-fire, the neuron of the ANN-to-SNN conversion literature (sinabs
+    ``IAF``, Rueckauer et al. 2017): the voltage integrates the input current *with its sign*,
+    so a layer fed by spikes whose mean current is negative stays silent (nengo's IF drops
+    each step's negative current and fires anyway); ``0 .. 2**bits - 1`` spikes per step
+    (``bits=1``: binary), subtractive reset. Steady-state rate as ``graded-if``:
+    ``amplitude * min(max(J, 0), (2**bits - 1) / dt)``.
+    """
+
+    kind: ClassVar[str] = "snn.iaf"
+    option: ClassVar[str] = "iaf"
+    summary: ClassVar[str] = "signed integrate-and-fire, 0..2**bits-1 spikes/step (sinabs IAF)"
+    nengo_source: ClassVar[str] = _IAF_SOURCE
+    step = staticmethod(iaf_step)
+    step_loop = staticmethod(iaf_step_loop)
+
+    def nengo(self):
+        return super().nengo().replace("GradedIF(", "SignedIAF(", 1)
+
+
 # =============================================================================== LIF family
 
 

@@ -50,7 +50,13 @@ Low-latency conversion (issue 9; the targets' default pipelines use it):
   Bu et al. 2022, "Optimal ANN-SNN conversion for high-accuracy and ultra-low-latency
   spiking neural networks", ICLR). Neurons whose ``lowering`` lacks ``v_init`` ignore it,
   with a note. The integrate-and-fire neurons reset by subtraction (the catalogue's ``if``
-  and ``graded-if``), so no charge above the threshold is lost;
+  and ``graded-if``), so no charge above the threshold is lost. A caveat: these neurons add
+  ``max(J, 0) dt`` each step (nengo's SpikingRectifiedLinear), so a neuron fed by spikes
+  whose mean current is negative but whose current is sometimes positive fires on its first
+  positive step when it starts half-way; on the digits example ``v_init=0.5`` wins clearly
+  at 1-4 steps and costs a little from 8 steps on (``benchmarks/low_latency.py``). A per-node
+  value (``v_init={conv1:0.5,*:0}``: half-way only for the layer reading the constant input)
+  is the compromise;
 - the readout stays non-spiking: a model's last layer (logits, or a softmax the pass drops)
   gets no neuron, so the output receives that layer's input current, and the output's
   readout (``readout="mean"``, ``nn.output``'s default) averages it over steps 1..t: the
