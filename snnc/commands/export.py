@@ -55,7 +55,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="pass pipeline to run before exporting (default: none for a lowered model, the target's default for an ANN)",
     )
     p.add_argument(
-        "-t", "--target", help="whose default pipeline lowers an ANN model (default: nengo)"
+        "-t", "--target", help="whose default pipeline lowers an ANN model (default: nir)"
     )
     p.add_argument(
         "--calibration",
@@ -81,7 +81,7 @@ def run(args) -> int:
     if pipeline is None and graph.stage == Stage.ANN:
         from snnc.codegen import get_target
 
-        pipeline = get_target(args.target or "nengo").default_pipeline
+        pipeline = get_target(args.target or "nir").default_pipeline
         print(
             f"snnc export: note: lowering the ANN with the pipeline '{pipeline}'", file=sys.stderr
         )

@@ -1,183 +1,39 @@
-"""Neuron and synapse kernels of :mod:`snnc.sim`: the NumPy reference twins and their registry.
+"""Kernels of :mod:`snnc.sim`: the NumPy reference twins, and how a backend is chosen.
 
-Every spiking neuron kind has one kernel, a function that advances a layer of ``n`` neurons
-for a batch of ``B`` samples by one time step, in place::
+A backend is a namespace of kernels with the same names and the same arithmetic:
+:class:`NumpyKernels` here (the reference) and :mod:`snnc.sim.numba_kernels` (compiled, the
+default). The plan (:mod:`snnc.sim.plan`) calls only these names, so both backends run the
+very same schedule and agree bit for bit (see the tests); the event-driven path is the numba
+backend's only (the NumPy scatter twins exist to test it).
 
-    step(x, gain, bias, out, *state, *params)
+========================= =====================================================================
+``neuron_step(cls)``      a spiking neuron class's step (the catalogue, :mod:`snnc.ir.neurons`):
+                          ``step(x, gain, bias, out, *state, *op.step_params(dt))`` on ``(B, n)``
+``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
+``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
+``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
+``scatter_dense``         ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
+``scatter_conv2d``        a 2-D convolution of a sparse ``x`` by scattering each spike's weights
+``loihi_compartments``    nengo-loihi's integer compartment update (Loihi mode)
+========================= =====================================================================
 
-- ``x``: ``(B, n)`` input of this step (the op's input, before gain and bias);
-- ``gain``, ``bias``: ``(n,)`` float64, the op's parameters broadcast to its shape;
-- ``out``: ``(B, n)``, receives the output (``amplitude / dt`` per spike, as nengo);
-- ``state``: ``(B, n)`` arrays, updated in place; all start at 0 (at rest), as the codegen's
-  networks do (``initial_state={"voltage": Choice([0])}``) and nengo-loihi's types do;
-- ``params``: the floats :attr:`NeuronKernel.params` derives from the op and ``dt``.
+Element-wise arithmetic is float64 whatever the storage dtype (values are loaded, computed
+in float64, then stored), so float32 only rounds what is stored; the matrix products run in
+the storage dtype (float32 by default: twice the BLAS rate of float64).
 
-The NumPy functions here transcribe nengo's step functions (``nengo/neurons.py`` 3.2,
-``nengo_loihi/neurons.py`` 1.1) operation by operation, so they round exactly as nengo does.
-:mod:`snnc.sim.numba_kernels` holds compiled twins of the same name that loop over the
-elements and perform the same operations in the same order. Arithmetic is always float64;
-``x``, ``out`` and the states may be float32 arrays, which only round what is *stored*
-(both twins load, compute in float64, then store; as NumPy < 2 computes ``float32_array - 0.001``
-in float32, the NumPy twins widen such operands with :func:`_f64` first).
-
-Rate neurons (``snn.rate_relu``, ``snn.lif_rate``) are not here: they have no state, their
-nengo step function *is* their rate function, and the rate-mode interpreter's kernel computes
-exactly that, so the simulator runs them through :data:`snnc.ir.interpreter.KERNELS` like any
+Rate neurons (``spiking = False``) have no state; their nengo step function *is* their rate
+function, so the simulator runs them through :func:`snnc.ir.interpreter.run_kernel` like any
 other stateless op.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from snnc.ir.ops import Op
-
-
-@dataclass(frozen=True)
-class NeuronKernel:
-    """How :func:`snnc.sim.simulate` steps one spiking neuron kind.
-
-    Attributes:
-        state: names of the per-neuron state arrays the step function takes (in order).
-        params: ``params(op, dt) -> tuple of floats`` passed after the states.
-        numpy: the NumPy step function; its compiled twin in
-            :mod:`snnc.sim.numba_kernels` has the same ``__name__``.
-    """
-
-    state: tuple[str, ...]
-    params: Callable[[Op, float], tuple[float, ...]]
-    numpy: Callable
-
-    def step_function(self, backend: str) -> Callable:
-        """The step function of ``backend`` (``"numpy"`` or ``"numba"``)."""
-        if backend == "numpy":
-            return self.numpy
-        from snnc.sim import numba_kernels  # imports numba (slow): only when asked for
-
-        return getattr(numba_kernels, self.numpy.__name__)
-
-
-#: spiking neuron op kind -> its kernel (covers every kind in ``snnc.ir.ops.SPIKING_KINDS``)
-NEURON_KERNELS: dict[str, NeuronKernel] = {}
-
-
-def neuron_kernel(kind: str, state: tuple[str, ...], params: Callable[[Op, float], tuple]):
-    """Register the decorated NumPy step function as the kernel of neuron op ``kind``."""
-
-    def deco(fn: Callable) -> Callable:
-        if kind in NEURON_KERNELS:
-            raise ValueError(f"neuron kernel for {kind} registered twice")
-        NEURON_KERNELS[kind] = NeuronKernel(state, params, fn)
-        return fn
-
-    return deco
-
-
-def loihi_tau_rc(tau_rc: float, dt: float) -> float:
-    """nengo-loihi's ``discretize_tau_rc``: the decay Loihi can represent (12 bits)."""
-    decay_rc = -np.expm1(-dt / tau_rc)
-    decay_rc = np.round(decay_rc * (2**12 - 1)) / (2**12 - 1)
-    return float(-dt / np.log1p(-decay_rc))
-
-
-def loihi_tau_ref(tau_ref: float, dt: float) -> float:
-    """nengo-loihi's ``discretize_tau_ref``: a whole number of steps."""
-    return float(dt * np.round(tau_ref / dt))
-
-
-def _f64(a: np.ndarray) -> np.ndarray:
-    """``a`` as float64 (no copy when it already is)."""
-    return a.astype(np.float64, copy=False)
-
-
-# =============================================================================== neurons
-
-
-@neuron_kernel("snn.if", ("voltage",), lambda op, dt: (dt, op.amplitude))
-def if_step(x, gain, bias, out, voltage, dt, amplitude):
-    """nengo ``SpikingRectifiedLinear``: several spikes per step, subtractive reset."""
-    j = gain * x + bias
-    v = voltage + np.maximum(j, 0) * dt
-    n_spikes = np.floor(v)
-    out[...] = (amplitude / dt) * n_spikes
-    voltage[...] = v - n_spikes
-
-
-def _lif_params(op, dt):
-    # nengo LIF: the refractory period starts at the spike time interpolated within the step
-    return (dt, op.amplitude, op.tau_rc, op.tau_ref, op.min_voltage, True)
-
-
-def _loihi_lif_params(op, dt):
-    # nengo-loihi LoihiLIF: discretised time constants, refractory period from the step's end
-    return (
-        dt,
-        op.amplitude,
-        loihi_tau_rc(op.tau_rc, dt),
-        loihi_tau_ref(op.tau_ref, dt),
-        0.0,
-        False,
-    )
-
-
-_LIF_STATE = ("voltage", "refractory_time")
-
-
-@neuron_kernel("snn.lif", _LIF_STATE, _lif_params)
-@neuron_kernel("snn.loihi_lif", _LIF_STATE, _loihi_lif_params)
-def lif_step(
-    x,
-    gain,
-    bias,
-    out,
-    voltage,
-    refractory_time,
-    dt,
-    amplitude,
-    tau_rc,
-    tau_ref,
-    min_voltage,
-    interpolate,
-):
-    """nengo ``LIF`` (``interpolate``: the refractory period starts at the spike time within
-    the step) and nengo-loihi ``LoihiLIF`` (discretised constants, counted from the step's
-    end): exact RC integration, refractory period, reset to zero."""
-    j = gain * x + bias
-    rt = _f64(refractory_time) - dt
-    # a refractory period ending mid-step leaves a partial step to integrate
-    delta_t = np.clip(dt - rt, 0, dt)
-    v = voltage - (j - voltage) * np.expm1(-delta_t / tau_rc)
-    spiked = v > 1
-    out[...] = spiked * (amplitude / dt)
-    if interpolate:
-        # v crossed 1 within the step (J constant over the step): find when
-        t_spike = dt + tau_rc * np.log1p(-(v[spiked] - 1) / (j[spiked] - 1))
-    else:
-        t_spike = dt
-    v[v < min_voltage] = min_voltage
-    v[spiked] = 0
-    rt[spiked] = tau_ref + t_spike
-    voltage[...] = v
-    refractory_time[...] = rt
-
-
-@neuron_kernel("snn.loihi_if", ("voltage",), lambda op, dt: (dt, op.amplitude))
-def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
-    """nengo-loihi ``LoihiSpikingRectifiedLinear``: at most one spike per step (strict
-    threshold), reset to zero, negative voltages clipped to zero."""
-    j = gain * x + bias
-    v = voltage + j * dt
-    spiked = v > 1
-    out[...] = spiked * (amplitude / dt)
-    v[v < 0] = 0
-    v[spiked] = 0
-    voltage[...] = v
-
-
-# =============================================================================== synapses
+F64 = np.float64
 
 
 def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
@@ -191,12 +47,154 @@ def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
     return float(np.exp(-dt / tau)), float(-np.expm1(-dt / tau))
 
 
-def lowpass_step(state, x, a, b):
-    """One step of nengo's ``LinearFilter.OneX``: returns the new state ``a * state + b * x``.
+def neuron_step(cls: type, backend: str) -> Callable:
+    """The step function of spiking neuron class ``cls`` for ``backend`` (``"numpy"`` or
+    ``"numba"``). numba is imported only when the numba step is asked for."""
+    return get_kernels(backend).neuron_step(cls)
 
-    A new array, not an update in place: values computed from the old state this step (a
-    flatten is a view of it) must not change under their readers, e.g. a second filter in
-    series that updates after this one. The caller reads the state *before* the update,
-    which is the one-step delay of a nengo connection synapse (built with ``mode="update"``).
-    """
-    return (a * _f64(state) + b * _f64(x)).astype(state.dtype, copy=False)
+
+def conv_scatter_table(in_hw, out_hw, kernel, strides, dilation, pads_before):
+    """For the event-driven 2-D convolution: which ``(output pixel, kernel tap)`` pairs each
+    input pixel feeds. Returns ``(start, opos, taps)``: the pairs of input pixel ``p``
+    (``iy * W + ix``) are ``opos[start[p]:start[p+1]]`` (``oy * OW + ox``) and the same
+    slice of ``taps`` (``ky * KW + kx``)."""
+    (h, w), (oh, ow), (kh, kw) = in_hw, out_hw, kernel
+    (sy, sx), (dy, dx), (pt, pl) = strides, dilation, pads_before
+    start, opos, taps = [0], [], []
+    for iy in range(h):
+        for ix in range(w):
+            for ky in range(kh):
+                ny = iy + pt - ky * dy
+                if ny < 0 or ny % sy or ny // sy >= oh:
+                    continue
+                for kx in range(kw):
+                    nx = ix + pl - kx * dx
+                    if nx < 0 or nx % sx or nx // sx >= ow:
+                        continue
+                    opos.append((ny // sy) * ow + nx // sx)
+                    taps.append(ky * kw + kx)
+            start.append(len(opos))
+    as64 = lambda a: np.asarray(a, np.int64)  # noqa: E731
+    return as64(start), as64(opos), as64(taps)
+
+
+def get_kernels(backend: str):
+    """The kernel namespace of ``backend``: :class:`NumpyKernels` or
+    :mod:`snnc.sim.numba_kernels` (imports numba, about a second, only when asked for)."""
+    if backend == "numpy":
+        return NumpyKernels
+    from snnc.sim import numba_kernels
+
+    return numba_kernels
+
+
+class NumpyKernels:
+    """The NumPy reference kernels (static methods; the numba module has the same names)."""
+
+    name = "numpy"
+
+    @staticmethod
+    def neuron_step(cls: type) -> Callable:
+        """The class's NumPy ``step`` (it transcribes nengo's step function)."""
+        return cls.step
+
+    @staticmethod
+    def lowpass_scan(u, f, out, bias, a, b):
+        """A lowpass filter over ``T`` steps, delivering its state *before* each update.
+
+        ``u``: ``(T, M)`` filter inputs; ``f``: ``(M,)`` state, updated in place; ``out``:
+        ``(T, M)``, receives ``f + bias`` (``bias``: ``(C,)`` float64, repeated along ``M``,
+        or empty for none) before ``f = a f + b u[t]``. That order is nengo's one-step synaptic
+        delay. ``out`` may be ``u`` (the scan then runs in place).
+        """
+        nb = bias.shape[0]
+        for t in range(u.shape[0]):
+            x = u[t].astype(F64)  # a copy: out[t] may be u[t]
+            fv = f.astype(F64)
+            if nb:
+                out[t] = (fv.reshape(-1, nb) + bias).reshape(-1)
+            else:
+                out[t] = fv
+            f[...] = a * fv + b * x
+
+    @staticmethod
+    def im2col2d(x, cols, sy, sx, dy, dx, pt, pl):
+        """Copy the ``(KH, KW, C)`` windows of ``x (R, H, W, C)`` into ``cols (R, OH, OW,
+        KH, KW, C)``; window cells outside ``x`` (padding) are zero."""
+        r, h, w, c = x.shape
+        _, oh, ow, kh, kw, _ = cols.shape
+        # pad only as much as the windows reach (never np.pad of the whole tensor per step)
+        need_h = (oh - 1) * sy + (kh - 1) * dy + 1
+        need_w = (ow - 1) * sx + (kw - 1) * dx + 1
+        pb, pr = max(need_h - h - pt, 0), max(need_w - w - pl, 0)
+        if pt or pl or pb or pr:
+            xp = np.zeros((r, h + pt + pb, w + pl + pr, c), x.dtype)
+            xp[:, pt : pt + h, pl : pl + w] = x
+        else:
+            xp = x
+        win = sliding_window_view(xp, ((kh - 1) * dy + 1, (kw - 1) * dx + 1), axis=(1, 2))
+        win = win[:, : (oh - 1) * sy + 1 : sy, : (ow - 1) * sx + 1 : sx, :, ::dy, ::dx]
+        cols[...] = win.transpose(0, 1, 2, 4, 5, 3)  # (R, OH, OW, C, KH, KW) -> (.., KH, KW, C)
+
+    @staticmethod
+    def count_nonzero(x) -> int:
+        """The number of non-zero entries of ``x``."""
+        return int(np.count_nonzero(x))
+
+    @staticmethod
+    def scatter_dense(x, w, out):
+        """``out = x @ w`` for a sparse ``x (R, K)`` (the NumPy twin is the product)."""
+        np.matmul(x, w, out=out)
+
+    @staticmethod
+    def scatter_conv2d(x, w, out, start, opos, taps):
+        """A 2-D convolution of a sparse ``x (R, H, W, C)`` by ``w (KH, KW, C, O)`` into
+        ``out (R, OH, OW, O)``: each non-zero input adds its weights to the outputs it feeds,
+        listed by :func:`conv_scatter_table` (NumPy twin, spike by spike in the numba
+        kernel's order; slow, for tests)."""
+        r_, h, w_, c = x.shape
+        o = w.shape[3]
+        of = out.reshape(r_, -1)
+        of[...] = 0
+        wf = w.reshape(-1, c, o)
+        for r, p, ci in zip(*np.nonzero(x.reshape(r_, h * w_, c)), strict=True):
+            s = x.reshape(r_, h * w_, c)[r, p, ci]
+            for e in range(start[p], start[p + 1]):
+                of[r, opos[e] * o : (opos[e] + 1) * o] += s * wf[taps[e], ci]
+
+    @staticmethod
+    def loihi_compartments(
+        q, current, voltage, refractory, du_r, dv_r, bias, vth, vmin, vmax, refract, out, scale
+    ):
+        """nengo-loihi's ``CompartmentState.update`` (integer, no noise) over ``T`` steps:
+        ``q (T, M)`` synaptic input; ``current``, ``voltage``, ``refractory`` ``(M,)``
+        (integers in float64 arrays), updated in place; per-neuron ``(n,)`` decay factors
+        ``du_r = 4095 - du``, ``dv_r = 4096 - dv``, ``bias``, ``vth``, ``refract``; ``out``
+        ``(T, M)`` gets ``scale`` per spike."""
+        reps = q.shape[1] // bias.shape[0]
+        du_r, dv_r, bias, vth, refract = (
+            np.tile(a, reps) for a in (du_r, dv_r, bias, vth, refract)
+        )
+
+        def wrap(x, bits):
+            smask = np.int64(1) << bits
+            return (x & (smask - 1)) - (x & smask)
+
+        def decay(x, r):
+            return np.sign(x) * ((np.abs(x) * r) >> 12)
+
+        c = current.astype(np.int64)
+        v = voltage.astype(np.int64)
+        r = refractory.astype(np.int64)
+        for t in range(q.shape[0]):
+            c = wrap(decay(c, du_r) + wrap(q[t].astype(np.int64), 21), 23)
+            v = np.clip(decay(v, dv_r) + wrap(c + bias, 23), vmin, vmax)
+            v[r > 0] = 0
+            spiked = v > vth
+            out[t] = np.where(spiked, scale, 0.0)
+            v[spiked] = 0
+            r[spiked] = refract[spiked]
+            r = np.maximum(r - 1, 0)
+        current[...] = c
+        voltage[...] = v
+        refractory[...] = r

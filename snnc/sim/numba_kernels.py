@@ -1,96 +1,191 @@
-"""Compiled twins of the NumPy kernels in :mod:`snnc.sim.kernels` (same names, same maths).
+"""The compiled kernels of :mod:`snnc.sim` (the default ``numba`` backend).
 
-Each function loops over the elements and performs the NumPy twin's operations in the same
-order, in float64, storing into the (float32 or float64) arrays only what the twin stores.
-So both backends agree bit for bit, with one exception: ``expm1`` and ``log1p`` (LIF kinds)
-come from the C library here and from NumPy's SIMD routines there, which can differ in the
-last bit; spikes still agree unless a voltage lands within ~1e-16 of the threshold.
+Same names and same arithmetic as :class:`snnc.sim.kernels.NumpyKernels` (see there for
+each contract): every kernel loads, computes in float64 and stores, in the NumPy twin's order,
+so both backends agree bit for bit. One exception: ``expm1`` and ``log1p`` (LIF neurons) come
+from the C library here and from NumPy's SIMD routines there, which can differ in the last
+bit; spikes still agree unless a voltage lands within ~1e-16 of the threshold.
 
-This module imports numba, which takes a second: it is imported only when a simulation asks
-for the ``numba`` backend. ``cache=True`` keeps the machine code between processes.
+Neuron steps come from the catalogue: a spiking neuron class declares ``step_loop``, a
+plain-Python element loop with the same operations as its NumPy ``step``
+(:mod:`snnc.ir.neurons`; ``ir`` imports no numba); :func:`neuron_step` compiles it once per
+class and keeps it in :data:`_COMPILED`.
+
+All kernels are single-threaded and release the GIL (``nogil``): the simulator runs them
+on one worker thread per core, each on its own rows of the batch, which scales better than
+threading inside each small kernel. ``cache=True`` keeps the machine code between processes.
+This module imports numba (about a second): only when a simulation asks for it.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
 
+name = "numba"
+
 _jit = numba.njit(cache=True, nogil=True)
 
+#: neuron op class -> its compiled ``step_loop``
+_COMPILED: dict[type, Callable] = {}
+
+
+def neuron_step(cls: type) -> Callable:
+    """``cls.step_loop`` compiled with numba (compiled once per class, then cached)."""
+    fn = _COMPILED.get(cls)
+    if fn is None:
+        try:
+            fn = numba.njit(cache=True, nogil=True)(cls.step_loop)
+        except RuntimeError:  # "cannot cache function ...: no locator" (a plugin from exec)
+            fn = numba.njit(nogil=True)(cls.step_loop)
+        _COMPILED[cls] = fn
+    return fn
+
+
+#: elements per block of the element-wise scans: a block's state stays in L1 over the window's
+#: steps (element by element the order of the steps is the NumPy twin's; elements are
+#: independent, so blocking changes no result)
+_BLOCK = 512
+
 
 @_jit
-def if_step(x, gain, bias, out, voltage, dt, amplitude):
-    scale = amplitude / dt
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            j = gain[i] * x[b, i] + bias[i]
-            v = voltage[b, i] + max(j, 0.0) * dt
-            n_spikes = np.floor(v)
-            out[b, i] = scale * n_spikes
-            voltage[b, i] = v - n_spikes
+def lowpass_scan(u, f, out, bias, a, b):
+    # blocks of whole rows of `width` (the bias's period): no i % width per element
+    m = u.shape[1]
+    nb = bias.shape[0]
+    width = nb if nb else min(m, _BLOCK)
+    per = max(1, _BLOCK // width) * width
+    for i0 in range(0, m, per):
+        i1 = min(i0 + per, m)
+        for t in range(u.shape[0]):
+            for r0 in range(i0, i1, width):
+                for j in range(min(width, i1 - r0)):
+                    i = r0 + j
+                    x = np.float64(u[t, i])  # read before out[t, i] (which may be u[t, i])
+                    fi = np.float64(f[i])
+                    if nb:
+                        out[t, i] = fi + bias[j]
+                    else:
+                        out[t, i] = fi
+                    f[i] = a * fi + b * x
 
 
 @_jit
-def lif_step(
-    x,
-    gain,
-    bias,
-    out,
-    voltage,
-    refractory_time,
-    dt,
-    amplitude,
-    tau_rc,
-    tau_ref,
-    min_voltage,
-    interpolate,
+def im2col2d(x, cols, sy, sx, dy, dx, pt, pl):
+    r_, h, w, c = x.shape
+    oh, ow, kh, kw = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
+    for r in range(r_):
+        for oy in range(oh):
+            for ox in range(ow):
+                for ky in range(kh):
+                    iy = oy * sy - pt + ky * dy
+                    for kx in range(kw):
+                        ix = ox * sx - pl + kx * dx
+                        if 0 <= iy < h and 0 <= ix < w:
+                            for ci in range(c):
+                                cols[r, oy, ox, ky, kx, ci] = x[r, iy, ix, ci]
+                        else:
+                            for ci in range(c):
+                                cols[r, oy, ox, ky, kx, ci] = 0
+
+
+@_jit
+def count_nonzero(x):
+    # np.count_nonzero of a float array is not vectorised in NumPy 1.24 (~2 ns/element)
+    xf = x.reshape(-1)
+    c = 0
+    for i in range(xf.shape[0]):
+        c += xf[i] != 0
+    return c
+
+
+@_jit
+def scatter_dense(x, w, out):
+    # per spike, one contiguous weight row added to the output row; row views (not flat
+    # offsets) let LLVM vectorise that loop (2-3x faster, measured)
+    n = w.shape[1]
+    for r in range(x.shape[0]):
+        xr = x[r]
+        orow = out[r]
+        orow[:] = 0
+        for k in range(xr.shape[0]):
+            s = xr[k]
+            if s != 0:
+                src = w[k]
+                for j in range(n):
+                    orow[j] += s * src[j]
+
+
+@_jit
+def scatter_conv2d(x, w, out, start, opos, taps):
+    # the geometry is in the table (see kernels.conv_scatter_table): no division or
+    # bounds test per spike, only its (output pixel, kernel tap) pairs
+    r_, h, w_, c = x.shape
+    o = w.shape[3]
+    xf = x.reshape(r_, h * w_ * c)
+    of = out.reshape(r_, out.shape[1] * out.shape[2], o)
+    wf = w.reshape(-1, c, o)
+    for r in range(r_):
+        xr = xf[r]
+        orow = of[r]
+        orow[:] = 0
+        for p in range(h * w_):
+            base = p * c
+            for ci in range(c):
+                s = xr[base + ci]
+                if s == 0:
+                    continue
+                for e in range(start[p], start[p + 1]):
+                    dst = orow[opos[e]]
+                    src = wf[taps[e], ci]
+                    for j in range(o):
+                        dst[j] += s * src[j]
+
+
+@_jit
+def _wrap(x, bits):
+    # nengo-loihi's overflow_signed: keep `bits` bits plus the sign, two's complement
+    smask = np.int64(1) << bits
+    return (x & (smask - 1)) - (x & smask)
+
+
+@_jit
+def _decay(x, r):
+    # nengo-loihi's decay_int: sign(x) * ((|x| * r) >> 12)
+    m = (abs(x) * r) >> 12
+    return -m if x < 0 else m
+
+
+@_jit
+def loihi_compartments(
+    q, current, voltage, refractory, du_r, dv_r, bias, vth, vmin, vmax, refract, out, scale
 ):
-    scale = amplitude / dt
-    # most steps are whole (delta_t == dt): one expm1 for them all, the very same number
-    full_step = math.expm1(-dt / tau_rc)
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            j = gain[i] * x[b, i] + bias[i]
-            rt = refractory_time[b, i] - dt
-            delta_t = min(max(dt - rt, 0.0), dt)
-            v0 = voltage[b, i]
-            v = v0 - (j - v0) * (full_step if delta_t == dt else math.expm1(-delta_t / tau_rc))
-            if v > 1:
-                out[b, i] = scale
-                t_spike = dt + tau_rc * math.log1p(-(v - 1) / (j - 1)) if interpolate else dt
-                rt = tau_ref + t_spike
-                v = 0.0
-            else:
-                out[b, i] = 0.0
-                if v < min_voltage:
-                    v = min_voltage
-            voltage[b, i] = v
-            refractory_time[b, i] = rt
-
-
-@_jit
-def loihi_if_step(x, gain, bias, out, voltage, dt, amplitude):
-    scale = amplitude / dt
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            j = gain[i] * x[b, i] + bias[i]
-            v = voltage[b, i] + j * dt
-            if v > 1:
-                out[b, i] = scale
-                v = 0.0
-            else:
-                out[b, i] = 0.0
-                if v < 0:
-                    v = 0.0
-            voltage[b, i] = v
-
-
-@_jit
-def lowpass_step(state, x, a, b):
-    # flat (1-D) arrays: a synapse is elementwise whatever the value's shape
-    new = np.empty_like(state)
-    for i in range(state.shape[0]):
-        new[i] = a * state[i] + b * x[i]
-    return new
+    n = bias.shape[0]
+    m = q.shape[1]
+    per = max(1, _BLOCK // n) * n  # blocks of whole rows of n neurons
+    for i0 in range(0, m, per):
+        i1 = min(i0 + per, m)
+        for t in range(q.shape[0]):
+            for r0 in range(i0, i1, n):
+                for j in range(n):
+                    i = r0 + j
+                    c = _wrap(
+                        _decay(np.int64(current[i]), du_r[j]) + _wrap(np.int64(q[t, i]), 21), 23
+                    )
+                    u2 = _wrap(c + bias[j], 23)
+                    v = _decay(np.int64(voltage[i]), dv_r[j]) + u2
+                    v = min(max(v, vmin), vmax)
+                    r = np.int64(refractory[i])
+                    if r > 0:
+                        v = 0
+                    if v > vth[j]:
+                        out[t, i] = scale
+                        v = 0
+                        r = refract[j]
+                    else:
+                        out[t, i] = 0.0
+                    current[i] = c
+                    voltage[i] = v
+                    refractory[i] = max(r - 1, 0)

@@ -270,7 +270,7 @@ def test_export_command_writes_a_nir_file(tmp_path, capsys):
     from snnc.codegen import get_target
 
     g = snir.from_nir(out, approximate="rectified-current")
-    want = snnc.optimize(DIGITS, get_target("nengo").default_pipeline, calibration=x)
+    want = snnc.optimize(DIGITS, get_target("nir").default_pipeline, calibration=x)
     assert g.structurally_equal(want)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir import Graph, ops
+from snnc.ir import Graph, neurons, ops
 
 BATCH = 3
 SYN = 0.005
@@ -78,7 +78,7 @@ def dense_if():
     h = net.dense(net.inputs[0], 8)
     gain = net.rng.uniform(100, 400, size=8)
     gain[:2] = 3000  # J * dt > 1: several spikes in one step
-    s = net.add(ops.IF(gain=gain, bias=net.rng.uniform(50, 200, size=8), amplitude=0.01), h)
+    s = net.add(neurons.IF(gain=gain, bias=net.rng.uniform(50, 200, size=8), amplitude=0.01), h)
     net.output(net.dense(s, 3, synapse=SYN))
     return net.done()
 
@@ -90,7 +90,8 @@ def conv_lif():
     net = _Net("conv_lif", (6, 6, 2))
     c = net.conv(net.inputs[0], (3, 3), 4, padding="same")
     s = net.add(
-        ops.LIF(gain=net.rng.uniform(2, 8, size=4), bias=1.5, amplitude=0.02, min_voltage=-0.5), c
+        neurons.LIF(gain=net.rng.uniform(2, 8, size=4), bias=1.5, amplitude=0.02, min_voltage=-0.5),
+        c,
     )
     f = net.add(ops.Flatten(), s, synapse=0.01)
     net.output(net.dense(f, 5))
@@ -105,12 +106,14 @@ def layered():
     net = _Net("layered", (5, 5, 2))
     x = net.inputs[0]
     c1 = net.conv(x, (2, 2), 3)  # (4, 4, 3)
-    a = net.add(ops.IF(gain=200.0, bias=100.0, amplitude=0.01), c1)
+    a = net.add(neurons.IF(gain=200.0, bias=100.0, amplitude=0.01), c1)
     c2 = net.conv(a, (3, 3), 3, padding="same")  # no synapse: spikes reach it at once
-    b = net.add(ops.LIF(gain=np.full((4, 4, 3), 4.0), bias=1.2, amplitude=0.05), c2, synapse=SYN)
+    b = net.add(
+        neurons.LIF(gain=np.full((4, 4, 3), 4.0), bias=1.2, amplitude=0.05), c2, synapse=SYN
+    )
     # a second branch: input -> flatten -> dense (with bias) -> synapse -> IF
     d = net.dense(net.add(ops.Flatten(), x), 48)
-    e = net.add(ops.IF(gain=150.0, bias=150.0, amplitude=0.01), d, synapse=0.002)
+    e = net.add(neurons.IF(gain=150.0, bias=150.0, amplitude=0.01), d, synapse=0.002)
     e3 = net.add(ops.Reshape(shape=(4, 4, 3)), e, synapse=SYN)
     joined = net.add(ops.Add(coeffs=(1.0, -0.5)), b, e3, synapse=[SYN, None])
     cat = net.add(ops.Concat(axis=-1), joined, a, synapse=[None, 0.01])  # (4, 4, 6)
@@ -126,7 +129,7 @@ def series_synapses():
     filter's state, which must be read before that filter updates."""
     net = _Net("series_synapses", (3, 2))
     s = net.add(
-        ops.IF(gain=net.rng.uniform(300, 900, size=2), bias=20.0, amplitude=0.01), net.inputs[0]
+        neurons.IF(gain=net.rng.uniform(300, 900, size=2), bias=20.0, amplitude=0.01), net.inputs[0]
     )
     f = net.add(ops.Flatten(), s, synapse=SYN)
     net.output(net.dense(f, 3, synapse=0.01))
@@ -139,11 +142,11 @@ def rate_neurons():
     """Rate neurons between spiking ones: rate_relu -> IF -> synapse -> lif_rate -> dense."""
     net = _Net("rate_neurons", (5,))
     r = net.add(
-        ops.RateReLU(gain=net.rng.uniform(0.5, 2, size=6), bias=0.1, amplitude=2.0),
+        neurons.RateReLU(gain=net.rng.uniform(0.5, 2, size=6), bias=0.1, amplitude=2.0),
         net.dense(net.inputs[0], 6),
     )
-    s = net.add(ops.IF(gain=150.0, bias=60.0, amplitude=0.01), net.dense(r, 6))
-    q = net.add(ops.LIFRate(gain=3.0, bias=1.5, amplitude=0.01), net.dense(s, 4, synapse=SYN))
+    s = net.add(neurons.IF(gain=150.0, bias=60.0, amplitude=0.01), net.dense(r, 6))
+    q = net.add(neurons.LIFRate(gain=3.0, bias=1.5, amplitude=0.01), net.dense(s, 4, synapse=SYN))
     net.output(net.dense(q, 3))
     return net.done()
 
@@ -153,11 +156,11 @@ def loihi_neurons():
     """Loihi's IF and LIF (one spike per step at most, discretised time constants)."""
     net = _Net("loihi_neurons", (6,))
     a = net.add(
-        ops.LoihiIF(gain=net.rng.uniform(100, 900, size=8), bias=50.0, amplitude=0.01),
+        neurons.LoihiIF(gain=net.rng.uniform(100, 900, size=8), bias=50.0, amplitude=0.01),
         net.dense(net.inputs[0], 8),
     )
     b = net.add(
-        ops.LoihiLIF(
+        neurons.LoihiLIF(
             gain=4.0,
             bias=net.rng.uniform(0.8, 3, size=5),
             amplitude=0.02,
@@ -171,14 +174,40 @@ def loihi_neurons():
 
 
 @case
+def graded_and_v_init():
+    """Graded (2-bit) IF and an IF starting half-way to its threshold (v_init)."""
+    net = _Net("graded_and_v_init", (5,))
+    a = net.add(
+        neurons.GradedIF(
+            gain=net.rng.uniform(500, 3000, size=6), bias=20.0, amplitude=0.01, bits=2
+        ),
+        net.dense(net.inputs[0], 6),
+    )
+    b = net.add(
+        neurons.IF(gain=net.rng.uniform(100, 600, size=4), amplitude=0.01, v_init=0.5),
+        net.dense(a, 4, synapse=SYN),
+    )
+    net.output(net.dense(b, 3, synapse=SYN))
+    return net.done()
+
+
+@case
 def two_inputs():
     """Two inputs joined by a concat, both read by IF neurons."""
     net = _Net("two_inputs", (4,), (2, 3))
-    a = net.add(ops.IF(gain=300.0, bias=20.0, amplitude=0.01), net.inputs[0])
+    a = net.add(neurons.IF(gain=300.0, bias=20.0, amplitude=0.01), net.inputs[0])
     f = net.add(ops.Flatten(), net.inputs[1])
     cat = net.add(ops.Concat(axis=-1), a, f, synapse=[SYN, None])
     net.output(net.dense(cat, 3))
     return net.done()
+
+
+def raw_outputs(g: Graph) -> Graph:
+    """``g`` with every output reading out raw per-step values (``readout="raw"``), so that
+    simulate() and the targets' runs compare step by step whatever their default readout."""
+    for o in g.outputs:
+        g.replace_op(o, g.op(o).replace(readout="raw"))
+    return g
 
 
 def probe_spikes(g: Graph) -> Graph:

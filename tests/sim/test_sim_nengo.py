@@ -11,11 +11,11 @@ from pathlib import Path
 import nengo
 import numpy as np
 import pytest
-from sim_graphs import CASES, probe_spikes
+from sim_graphs import CASES, probe_spikes, raw_outputs
 
 from snnc.codegen import compile_graph
-from snnc.ir import ops
-from snnc.sim import NEURON_KERNELS, lowpass_coefficients, simulate
+from snnc.ir import neurons
+from snnc.sim import lowpass_coefficients, neuron_step, simulate
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -40,11 +40,12 @@ def assert_matches_nengo(ours, theirs, spikes_from: int):
 def test_graph_matches_nengo_simulator(name):
     g, x = CASES[name]()
     n_outputs = len(g.outputs)
-    g = probe_spikes(g)
+    g = raw_outputs(probe_spikes(g))
     with compile_graph(g, "nengo", pipeline="") as c:
         theirs = c.run(x, steps=STEPS, progress=False)
     for backend in ("numba", "numpy"):
-        assert_matches_nengo(simulate(g, x, STEPS, backend=backend), theirs, n_outputs)
+        ours = simulate(g, x, STEPS, backend=backend, dtype=np.float64, readout="raw")
+        assert_matches_nengo(ours, theirs, n_outputs)
 
 
 # nengo-loihi imports TensorFlow (8 s) for its nengo-dl builders, which the reference
@@ -55,18 +56,20 @@ import sys
 sys.modules["tensorflow"] = None
 sys.path.insert(0, {here!r})
 import nengo_loihi  # noqa: F401
-from sim_graphs import CASES, probe_spikes
+from sim_graphs import CASES, probe_spikes, raw_outputs
+import numpy as np
 from snnc.codegen import compile_graph
 from snnc.sim import simulate
 from test_sim_nengo import assert_matches_nengo
 
 g, x = CASES["loihi_neurons"]()
 n_outputs = len(g.outputs)
-g = probe_spikes(g)
+g = raw_outputs(probe_spikes(g))
 with compile_graph(g, "nengo", pipeline="") as c:
     theirs = c.run(x, steps=300, progress=False)
 for backend in ("numba", "numpy"):
-    assert_matches_nengo(simulate(g, x, 300, backend=backend), theirs, n_outputs)
+    ours = simulate(g, x, 300, backend=backend, dtype=np.float64, readout="raw")
+    assert_matches_nengo(ours, theirs, n_outputs)
 print("ok")
 """
 
@@ -81,9 +84,9 @@ def test_loihi_neurons_match_nengo_loihi():
 
 #: spiking kind -> (the IR op, the nengo neuron type it stands for)
 _NEURON_PAIRS = {
-    "snn.if": (ops.IF(amplitude=0.5), nengo.SpikingRectifiedLinear(amplitude=0.5)),
+    "snn.if": (neurons.IF(amplitude=0.5), nengo.SpikingRectifiedLinear(amplitude=0.5)),
     "snn.lif": (
-        ops.LIF(amplitude=0.5, min_voltage=-0.3),
+        neurons.LIF(amplitude=0.5, min_voltage=-0.3),
         nengo.LIF(tau_rc=0.02, tau_ref=0.002, min_voltage=-0.3, amplitude=0.5),
     ),
 }
@@ -96,13 +99,13 @@ def test_kernel_matches_nengo_step_function(kind, backend):
     currents (negative, sub- and supra-threshold, up to several spikes per step) from rest:
     same outputs, same states."""
     op, neuron = _NEURON_PAIRS[kind]
-    kernel = NEURON_KERNELS[kind]
-    step, params = kernel.step_function(backend), kernel.params(op, DT)
+    cls = type(op)
+    step, params = neuron_step(cls, backend), op.step_params(DT)
     rng = np.random.default_rng(0)
     n = 300
     scale = rng.choice([1.0, 10.0, 3000.0], size=n)
-    theirs = {s: np.zeros(n) for s in kernel.state}
-    ours = [np.zeros((1, n)) for _ in kernel.state]
+    theirs = {s: np.zeros(n) for s in cls.state}
+    ours = [np.zeros((1, n)) for _ in cls.state]
     ones, zeros = np.ones(n), np.zeros(n)
     most = 0.0
     for _ in range(400):
@@ -111,7 +114,7 @@ def test_kernel_matches_nengo_step_function(kind, backend):
         neuron.step(DT, j.copy(), expected, **theirs)
         step(j[None], ones, zeros, out, *ours, *params)
         np.testing.assert_array_equal(out[0], expected)
-        for name, mine in zip(kernel.state, ours, strict=True):
+        for name, mine in zip(cls.state, ours, strict=True):
             np.testing.assert_allclose(mine[0], theirs[name], rtol=1e-13, atol=1e-15)
         most = max(most, out.max() * DT / op.amplitude)
     assert most >= (3 if kind == "snn.if" else 1)  # the IF kernel emitted 3+ spikes in a step

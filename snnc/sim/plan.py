@@ -1,0 +1,607 @@
+"""The compiled execution plan of a graph: instructions over preallocated time-major buffers.
+
+:class:`Plan` turns a lowered graph into a list of instructions, once; the simulator then runs
+them on windows of ``n`` steps for ``rows`` samples at a time (a *frame*). Every value of a
+window lives in a buffer allocated once per worker, laid out ``(n, rows, *shape)``
+(time-major, so the value of step ``t`` is one contiguous ``(rows, size)`` block).
+
+Layer by layer over a window, not step by step
+    The graph is acyclic and every synapse delays by one step, so the values of a node over a
+    window depend only on its inputs over the same window (and on state carried from the
+    previous window). Each instruction therefore runs once per window: a convolution is one
+    GEMM of ``n * rows * positions`` rows instead of ``n`` small ones, a filter one scan. This is
+    what SNN libraries call multi-step mode (SpikingJelly's ``step_mode="m"``); the result is
+    identical to stepping the whole graph one step at a time.
+
+Filter after the weights
+    A lowpass is linear, so ``W @ lowpass(s) + b == lowpass(W @ s) + b``. When a synapse
+    feeds a dense layer or convolution (directly or through flatten/reshape, whose filtered
+    value then only exists for probes), the plan filters the layer's *output* instead: the
+    weights multiply the spikes themselves, which are sparse (the event-driven path scatters
+    only the non-zero ones) and exact small multiples of ``amplitude / dt``. This is also the
+    order nengo builds (transform, then synapse).
+
+Instructions (one class per kernel family, chosen through :data:`BUILDERS`, keyed by op class):
+
+=================== =========================================================================
+``Weighted``        dense / 2-D and 1-D convolution: GEMM (im2col in L2-sized row blocks, no
+                    padded copies) or event-driven scatter of the spikes (chosen per window by
+                    :func:`events_pay`), then the bias, or the synapse scan that adds the bias
+                    in the same pass
+``Neurons``         a spiking neuron layer: its catalogue step, once per step of the window
+``Filter``          a synapse that could not move after weights (filters in the source space)
+``Generic``         any other op: :func:`snnc.ir.interpreter.run_kernel` on ``n * rows`` samples
+=================== =========================================================================
+
+Nodes whose value never changes (inputs, and stateless ops fed only by them without synapses)
+are *static*: computed once per chunk of samples by the interpreter in float64; flatten,
+reshape and outputs without synapses are *aliases* (views of their input's buffer).
+:class:`snnc.sim.loihi.LoihiPlan` is the Loihi-mode variant (chip layers in integers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import IRError, SnncError
+from snnc.ir import ops
+from snnc.ir.graph import Graph
+from snnc.ir.interpreter import KERNELS, run_kernel
+from snnc.ir.neurons import NeuronOp
+from snnc.ir.ops import resolve_padding
+from snnc.ir.traits import Neuron, ShapeOnly
+from snnc.sim.kernels import conv_scatter_table, lowpass_coefficients
+
+#: cost model of the event-driven path against the GEMM path ("auto" takes the cheaper one,
+#: per window): ns per spike, per multiply-add and per input element scanned for the scatter
+#: kernels; ns per multiply-add for im2col + GEMM (float32; float64 costs twice). Fitted on
+#: AVX2, one core, over the conv and dense shapes of benchmarks/kernel_speed.py at densities
+#: 2-20%: scanning for the non-zero inputs (~1 ns each) is the scatter's fixed cost, so it
+#: pays below ~5-15% density, depending on the layer's fan-out.
+SCATTER_NS_PER_SPIKE = 16.7
+SCATTER_NS_PER_MAC = 0.139
+SCATTER_NS_PER_INPUT = 1.04
+GEMM_NS_PER_MAC = 0.043
+
+
+def events_pay(nnz: int, size: int, fanout: float, dense_macs: float, itemsize: int) -> bool:
+    """Is scattering ``nnz`` spikes (of ``size`` inputs, each feeding ``fanout``
+    multiply-adds) cheaper than the ``dense_macs`` multiply-adds of the GEMM path?"""
+    event = nnz * (SCATTER_NS_PER_SPIKE + SCATTER_NS_PER_MAC * fanout) + SCATTER_NS_PER_INPUT * size
+    return event < GEMM_NS_PER_MAC * dense_macs * itemsize / 4
+
+
+EVENT_MODES = ("auto", "always", "never")
+
+
+# =============================================================================== frames
+
+
+@dataclass
+class Frame:
+    """One worker's buffers and the window it is running: steps ``t0 .. t0 + n`` (since
+    the last reset) of samples ``r0 .. r1``.
+
+    ``buffers`` are flat arrays sized for the largest window; :meth:`view` cuts a contiguous
+    ``(n, rows, *shape)`` view from their start. ``state`` holds the full-batch persistent
+    arrays (sliced to the frame's rows by :meth:`rows_of`); ``statics`` the chunk's static
+    values ``(rows, *shape)``.
+    """
+
+    plan: Plan
+    buffers: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+    statics: dict[str, np.ndarray] = field(default_factory=dict)
+    r0: int = 0
+    r1: int = 0
+    t0: int = 0
+    n: int = 0
+    #: sample-steps the buffers hold
+    capacity: int = 0
+    #: instruction node -> seconds (when profiling), else None
+    times: dict[str, float] | None = None
+    #: instruction node -> [windows run event-driven, windows run dense]
+    modes: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.r1 - self.r0
+
+    def view(self, key: str) -> np.ndarray:
+        """The dynamic value ``key`` over the window: ``(n, rows, *shape)``, contiguous."""
+        shape = self.plan.shapes[key]
+        buf = self.buffers[self.plan.alias.get(key, key)]
+        size = self.n * self.rows * math.prod(shape)
+        return buf[:size].reshape((self.n, self.rows) + shape)
+
+    def scratch(self, key: str, shape: tuple[int, ...], dtype=None) -> np.ndarray:
+        """A scratch array of ``shape`` (within the capacity :meth:`Plan.scratch` declared),
+        of ``dtype`` when given (no larger than the plan's: the buffer is reinterpreted)."""
+        buf = self.buffers[key]
+        if dtype is not None and np.dtype(dtype) != buf.dtype:
+            buf = buf.view(dtype)
+        return buf[: math.prod(shape)].reshape(shape)
+
+    def get(self, key: str) -> tuple[np.ndarray, bool]:
+        """``(value, is_static)``: a static value is ``(rows, *shape)``, held over the window."""
+        v = self.statics.get(key)
+        if v is not None:
+            return v, True
+        return self.view(key), False
+
+    def over_time(self, key: str) -> np.ndarray:
+        """The value ``key`` as ``(n, rows, *shape)`` (a broadcast view for a static one)."""
+        v, static = self.get(key)
+        return np.broadcast_to(v, (self.n,) + v.shape) if static else v
+
+    def rows_of(self, key: str) -> np.ndarray:
+        """The frame's rows of the persistent state ``key``."""
+        return self.state[key][self.r0 : self.r1]
+
+
+# =============================================================================== instructions
+
+
+class Instr:
+    """One step of the plan. ``node`` is the value it writes; ``scratch`` the extra buffer
+    sizes it needs per sample-step (``fixed``: absolute sizes); ``state`` the persistent
+    per-sample arrays (``key -> shape``) it keeps from window to window, which start at
+    ``init[key]`` (default 0) on every reset."""
+
+    node: str
+    scratch: dict[str, int]
+    state: dict[str, tuple[int, ...]]
+    init: dict[str, float] = {}
+    #: scratch buffers of a fixed number of elements, whatever the window
+    fixed: dict[str, int] = {}
+
+    def run(self, fr: Frame) -> None:
+        raise NotImplementedError
+
+
+class Neurons(Instr):
+    """A spiking neuron layer: the class's step function (NumPy ``step`` or numba-compiled
+    ``step_loop``), called once per step of the window on ``(rows, size)`` blocks."""
+
+    def __init__(self, plan: Plan, node: str, src: str):
+        op = plan.graph.op(node)
+        cls = type(op)
+        shape = plan.graph.type(node).shape
+        size = math.prod(shape)
+
+        def per_neuron(p):  # scalar, per-channel or full parameter -> one float64 per neuron
+            return np.ascontiguousarray(
+                np.broadcast_to(np.asarray(p, np.float64), shape).reshape(size)
+            )
+
+        self.node, self.src = node, src
+        self.step = plan.kernels.neuron_step(cls)
+        self.gain, self.bias = per_neuron(op.gain), per_neuron(op.bias)
+        self.params = tuple(op.step_params(plan.dt))
+        self.size = size
+        self.state_keys = [f"{node}:{s}" for s in cls.state]
+        self.state = {k: (size,) for k in self.state_keys}
+        start = op.initial_state()  # the catalogue's initial state (e.g. IF's v_init)
+        self.init = {
+            k: float(start.get(s, 0.0)) for k, s in zip(self.state_keys, cls.state, strict=True)
+        }
+        self.scratch = {}
+
+    def run(self, fr: Frame) -> None:
+        x, static = fr.get(self.src)
+        rows, n = fr.rows, fr.n
+        x = x.reshape((rows, self.size) if static else (n, rows, self.size))
+        out = fr.view(self.node).reshape(n, rows, self.size)
+        states = [fr.rows_of(k) for k in self.state_keys]
+        step, gain, bias, params = self.step, self.gain, self.bias, self.params
+        for t in range(n):
+            step(x if static else x[t], gain, bias, out[t], *states, *params)
+
+
+class Filter(Instr):
+    """A synapse in its source's space: ``out[t] = f; f = a f + b src[t]`` (nengo's
+    ``Lowpass`` with its one-step delay), for edges where it cannot move after weights."""
+
+    def __init__(self, plan: Plan, key: str, src: str, tau: float):
+        self.node, self.src = key, src
+        self.a, self.b = lowpass_coefficients(tau, plan.dt)
+        self.size = math.prod(plan.shapes[src])
+        self.state = {key: (self.size,)}
+        self.scratch = {}
+        self.lowpass_scan = plan.kernels.lowpass_scan
+        self.no_bias = np.zeros(0)
+
+    def run(self, fr: Frame) -> None:
+        n, rows = fr.n, fr.rows
+        u = fr.over_time(self.src).reshape(n, rows * self.size)
+        out = fr.view(self.node).reshape(n, rows * self.size)
+        f = fr.rows_of(self.node).reshape(-1)
+        self.lowpass_scan(u, f, out, self.no_bias, self.a, self.b)
+
+
+class Generic(Instr):
+    """Any op through the rate-mode interpreter's kernel, over all ``n * rows`` samples of
+    the window at once (stateless ops act sample by sample)."""
+
+    def __init__(self, plan: Plan, node: str, srcs: list[str]):
+        self.node, self.srcs = node, srcs
+        self.op = plan.graph.op(node)
+        self.dt = plan.dt
+        self.state, self.scratch = {}, {}
+
+    def run(self, fr: Frame) -> None:
+        m = fr.n * fr.rows
+        xs = [
+            np.asarray(fr.over_time(s), np.float64).reshape((m,) + fr.plan.shapes[s])
+            for s in self.srcs
+        ]
+        y = run_kernel(self.op, xs, self.dt, self.node)
+        out = fr.view(self.node)
+        out[...] = y.reshape(out.shape)
+
+
+class Weighted(Instr):
+    """A dense layer or a (1-D or 2-D, ungrouped) convolution, by GEMM or, for sparse spike
+    inputs, by scattering each spike's weights; then either the bias, or (a synapse moved
+    after the weights) the lowpass scan that adds the bias in the same pass.
+
+    A convolution's GEMM multiplies the im2col matrix ``(R * OH * OW, KH * KW * C)`` by the
+    weight ``(KH * KW * C, O)``; ``im2col2d`` writes zeros for padded cells, so no padded copy
+    of the input is made (1x1 convolutions multiply the input itself).
+    """
+
+    def __init__(self, plan: Plan, node: str, src: str, tau: float | None, event_ok: bool):
+        op = plan.graph.op(node)
+        g = plan.graph
+        self.node, self.src = node, src
+        self.kernels = plan.kernels
+        self.event = plan.event if event_ok and plan.kernels.name == "numba" else "never"
+        in_shape, out_shape = plan.shapes[src], g.type(node).shape
+        self.out_size = math.prod(out_shape)
+        self.channels = out_shape[-1]
+        self.bias = None if op.bias is None else np.asarray(op.bias, np.float64)
+        self.tau = tau
+        self.state, self.scratch = {}, {}
+        if tau is not None:
+            self.a, self.b = lowpass_coefficients(tau, plan.dt)
+            self.state[f"{node}:syn"] = (self.out_size,)
+        w = np.asarray(op.weight, plan.dtype)
+        if isinstance(op, ops.Dense):
+            self.conv = None
+            self.k = in_shape[-1]
+            self.w = np.ascontiguousarray(w)
+            # cost model: per input row of k values, k * n multiply-adds; n per spike
+            self.in_size, self.row_macs, self.fanout = self.k, self.k * w.shape[1], w.shape[1]
+            return
+        # convolution: 1-D runs as 2-D with a unit height
+        nsp = op.n_spatial
+        spatial, cin = in_shape[-nsp - 1 : -1], in_shape[-1]
+        self.lead = math.prod(in_shape[: -nsp - 1])
+        pads = resolve_padding(op.padding, spatial, op.weight.shape[:nsp], op.strides, op.dilation)
+        o_sp = out_shape[-nsp - 1 : -1]
+        if nsp == 1:
+            spatial, o_sp, w = (1, *spatial), (1, *o_sp), w[None]
+            strides, dil, pads = (1, *op.strides), (1, *op.dilation), ((0, 0), *pads)
+        else:
+            strides, dil = tuple(op.strides), tuple(op.dilation)
+        kh, kw = w.shape[:2]
+        self.in4 = (*spatial, cin)
+        self.out4 = (*o_sp, w.shape[-1])
+        self.conv = (strides[0], strides[1], dil[0], dil[1], pads[0][0], pads[1][0])
+        self.table = conv_scatter_table(
+            spatial, o_sp, w.shape[:2], strides, dil, (pads[0][0], pads[1][0])
+        )
+        self.in_size = math.prod(self.in4)
+        self.row_macs = math.prod(o_sp) * w.shape[0] * w.shape[1] * cin * w.shape[-1]
+        pixels = math.prod(spatial)
+        self.fanout = len(self.table[1]) / pixels * w.shape[-1]  # output pixels per input pixel
+        self.w4 = np.ascontiguousarray(w)
+        self.w = self.w4.reshape(kh * kw * cin, -1)
+        self.cols = (*o_sp, kh, kw, cin)
+        pointwise = (kh, kw) == (1, 1) and strides == (1, 1) and not any(sum(pads, ()))
+        self.im2col = not pointwise
+        if self.im2col:
+            self.block = cols_block(self.cols, plan.dtype.itemsize)
+            self.fixed = {f"{node}:cols": self.block * math.prod(self.cols)}
+
+    def use_events(self, fr: Frame, x: np.ndarray) -> bool:
+        if self.event == "never":
+            return False
+        use = self.event == "always" or events_pay(
+            self.kernels.count_nonzero(x),
+            x.size,
+            self.fanout,
+            x.size / self.in_size * self.row_macs,
+            x.dtype.itemsize,
+        )
+        fr.modes.setdefault(self.node, [0, 0])[0 if use else 1] += 1
+        return use
+
+    def run(self, fr: Frame) -> None:
+        n, rows = fr.n, fr.rows
+        x, static = fr.get(self.src)
+        if static:  # a synapse on a constant input: rare, so a copy per window is fine
+            x = np.ascontiguousarray(np.broadcast_to(x, (n,) + x.shape))
+        u = fr.view(self.node)
+        kern = self.kernels
+        events = self.use_events(fr, x)
+        if self.conv is None:
+            x2, u2 = x.reshape(-1, self.k), u.reshape(-1, self.w.shape[1])
+            if events:
+                kern.scatter_dense(x2, self.w, u2)
+            else:
+                np.matmul(x2, self.w, out=u2)
+        else:
+            r = n * rows * self.lead
+            x4, u4 = x.reshape((r, *self.in4)), u.reshape((r, *self.out4))
+            if events:
+                kern.scatter_conv2d(x4, self.w4, u4, *self.table)
+            elif self.im2col:
+                conv_gemm(
+                    kern,
+                    x4,
+                    self.w,
+                    u4,
+                    fr.buffers[f"{self.node}:cols"],
+                    self.conv,
+                    self.cols,
+                    self.block,
+                )
+            else:
+                np.matmul(
+                    x4.reshape(-1, self.w.shape[0]), self.w, out=u4.reshape(-1, self.w.shape[1])
+                )
+        if self.tau is not None:
+            u2 = u.reshape(n, rows * self.out_size)
+            f = fr.rows_of(f"{self.node}:syn").reshape(-1)
+            bias = self.bias if self.bias is not None else np.zeros(0)
+            kern.lowpass_scan(u2, f, u2, bias, self.a, self.b)
+        elif self.bias is not None:
+            u += self.bias
+
+
+#: bytes of im2col rows per GEMM: the window's convolution runs in blocks of input rows whose
+#: im2col matrix stays in a core's L2 cache (a whole window's can be tens of MB)
+COLS_BYTES = 512 << 10
+
+
+def cols_block(cols: tuple[int, ...], itemsize: int) -> int:
+    """Input rows per im2col block (each row expands to ``prod(cols)`` values)."""
+    return max(1, COLS_BYTES // (math.prod(cols) * itemsize))
+
+
+def conv_gemm(kern, x4, w, u4, buf, geometry, cols, block) -> None:
+    """``u4 = conv(x4)`` by im2col + GEMM, ``block`` input rows at a time through ``buf``."""
+    k = w.shape[0]
+    per_row = math.prod(cols)
+    u2 = u4.reshape(u4.shape[0], -1, w.shape[1])
+    for r0 in range(0, x4.shape[0], block):
+        r1 = min(r0 + block, x4.shape[0])
+        c = buf[: (r1 - r0) * per_row].reshape((r1 - r0, *cols))
+        kern.im2col2d(x4[r0:r1], c, *geometry)
+        np.matmul(c.reshape(-1, k), w, out=u2[r0:r1].reshape(-1, w.shape[1]))
+
+
+# =============================================================================== builders
+
+#: op class -> builder ``(plan, node, srcs) -> Instr | None`` (None: use :class:`Generic`);
+#: looked up along the op class's MRO, so subclasses share their base's builder
+BUILDERS: dict[type, Callable] = {}
+
+
+def builds(*classes: type):
+    """Register the decorated function as the instruction builder of op ``classes``."""
+
+    def deco(fn: Callable) -> Callable:
+        for cls in classes:
+            if cls in BUILDERS:
+                raise ValueError(f"instruction builder for {cls.__name__} registered twice")
+            BUILDERS[cls] = fn
+        return fn
+
+    return deco
+
+
+@builds(ops.Dense, ops.Conv2D)
+def _weighted(plan: Plan, node: str, srcs: list[tuple[str, float | None]]):
+    op = plan.graph.op(node)
+    if isinstance(op, ops.Conv2D) and (op.groups != 1 or op.n_spatial > 2):
+        return None
+    ((src, tau),) = srcs
+    # the scatter path needs the spikes themselves: a spike-typed input read before any filter
+    return Weighted(plan, node, src, tau, event_ok=plan.is_spike(src))
+
+
+@builds(NeuronOp)
+def _neurons(plan: Plan, node: str, srcs: list[tuple[str, float | None]]):
+    if not plan.graph.op(node).spiking:
+        return None  # rate neurons are stateless: the interpreter's kernel is their step
+    return Neurons(plan, node, plan.filtered(srcs[0]))
+
+
+def builder_for(op: ops.Op) -> Callable | None:
+    for cls in type(op).__mro__:
+        fn = BUILDERS.get(cls)
+        if fn is not None:
+            return fn
+    return None
+
+
+# =============================================================================== the plan
+
+
+class Plan:
+    """Everything about running ``graph`` that does not depend on the inputs: which nodes
+    are static, aliases, synapse placement, the instruction list, buffer sizes.
+
+    Args:
+        graph: the (lowered) graph.
+        dtype: storage dtype of values and state (float32 or float64).
+        kernels: the backend's kernel namespace (:func:`snnc.sim.kernels.get_kernels`).
+        event: ``"auto"``, ``"always"`` or ``"never"`` (event-driven weighted layers).
+        record: nodes whose true values must be available for probes.
+    """
+
+    def __init__(self, graph: Graph, *, dtype, kernels, event: str = "auto", record=()):
+        self.graph = graph
+        self.dt = graph.dt
+        self.dtype = np.dtype(dtype)
+        self.kernels = kernels
+        self.event = event
+        self.order = graph.topo_order()
+        _check_kernels(graph, self.order)
+        #: node -> [(src, tau)] by port; filter moves rewrite it
+        self.edges = {n: [(s, syn) for s, _, syn in graph.in_edges(n)] for n in self.order}
+        #: value key (node, or "src~tau" filter output) -> shape
+        self.shapes = {n: graph.type(n).shape for n in self.order}
+        #: nodes computed by no instruction of their own (inside a fused chip connection)
+        self.absorbed: set[str] = set()
+        #: values that are not graph nodes but change over time (see :meth:`_prepare`)
+        self.virtual: set[str] = set()
+        self._prepare()
+        self.dynamic = self._dynamic_nodes()
+        self.static = [n for n in self.order if n not in self.dynamic]
+        #: dynamic node -> the buffer it is a view of
+        self.alias: dict[str, str] = {}
+        #: node whose buffer holds its input *before* the synapse moved after weights
+        self.moved: dict[str, float] = {}
+        self.instrs: list[Instr] = []
+        self._filters: dict[tuple[str, float], str] = {}
+        self._move_filters_after_weights()
+        for n in self.order:
+            if n in self.dynamic and n not in self.absorbed:
+                self._build(n)
+        inside = sorted(set(record) & self.absorbed)
+        if inside:
+            raise SnncError(
+                f"cannot probe {inside}: inside a chip connection, they have no value of "
+                "their own (probe the neurons on either side)"
+            )
+        for n in record:
+            if n in self.moved and n in self.dynamic:
+                self.instrs.append(Filter(self, f"{n}!true", n, self.moved[n]))
+                self.shapes[f"{n}!true"] = self.shapes[n]
+
+    # ------------------------------------------------------------------ analysis
+    def _prepare(self) -> None:
+        """Hook for plan variants (Loihi mode): rewire :attr:`edges`, mark nodes
+        :attr:`absorbed`, declare :attr:`virtual` values, before the analysis runs."""
+
+    def is_spike(self, key: str) -> bool:
+        """Does value ``key`` hold spikes in the plan (a flatten whose synapse moved after
+        the weights holds its source's spikes, whatever its IR type says)?"""
+        key = self.alias.get(key, key)
+        return key in self.graph and self.graph.type(key).dtype.is_spike
+
+    def _dynamic_nodes(self) -> set[str]:
+        """Nodes whose value changes over time: spiking neurons (state), nodes behind a
+        synapse (a filter's output rises from zero), and everything downstream of those."""
+        dynamic: set[str] = set(self.virtual)
+        for n in self.order:
+            op = self.graph.op(n)
+            if (op.has(Neuron) and op.spiking) or any(
+                syn is not None or s in dynamic for s, syn in self.edges[n]
+            ):
+                dynamic.add(n)
+        return dynamic
+
+    def _move_filters_after_weights(self) -> None:
+        """Push each synapse on a flatten/reshape down to its users when they all are
+        weighted ops (or flatten/reshape) reading it without a synapse of their own: the
+        weighted op then filters its output (see the module docstring)."""
+        for n in self.order:
+            op = self.graph.op(n)
+            if n in self.absorbed or not (op.has(ShapeOnly) and len(self.edges[n]) == 1):
+                continue
+            ((src, tau),) = self.edges[n]
+            users = self.graph.users(n)
+            if tau is None or not users or src not in self.dynamic:
+                continue
+            if all(
+                self.edges[u][p][1] is None
+                and u not in self.absorbed
+                and (self._weighted(u) or self.graph.op(u).has(ShapeOnly))
+                for u, p in users
+            ):
+                self.edges[n] = [(src, None)]
+                self.moved[n] = tau
+                for u, p in users:
+                    self.edges[u][p] = (n, tau)
+
+    def _weighted(self, n: str) -> bool:
+        op = self.graph.op(n)
+        return builder_for(op) is _weighted and _weighted_ok(op)
+
+    def filtered(self, edge: tuple[str, float | None]) -> str:
+        """The value key an edge delivers: its source, or the output of a :class:`Filter`
+        (one per source and time constant, shared by the edges that have both)."""
+        src, tau = edge
+        if tau is None:
+            return src
+        key = self._filters.get((src, tau))
+        if key is None:
+            key = f"{src}~{tau!r}"
+            self._filters[src, tau] = key
+            self.shapes[key] = self.shapes[src]
+            self.instrs.append(Filter(self, key, src, tau))
+        return key
+
+    def _build(self, n: str) -> None:
+        op = self.graph.op(n)
+        edges = self.edges[n]
+        if (isinstance(op, ops.Output) or op.has(ShapeOnly)) and edges[0][1] is None:
+            src = edges[0][0]
+            self.alias[n] = self.alias.get(src, src)
+            return
+        fn = builder_for(op)
+        ins = fn(self, n, edges) if fn is not None else None
+        if ins is None:
+            ins = Generic(self, n, [self.filtered(e) for e in edges])
+        self.instrs.append(ins)
+
+    # ------------------------------------------------------------------ sizes
+    def buffer_sizes(self) -> dict[str, int]:
+        """Flat buffers (elements per sample-step): dynamic values that are not aliases,
+        and every instruction's scratch."""
+        sizes = {}
+        for ins in self.instrs:
+            sizes[ins.node] = math.prod(self.shapes[ins.node])
+            sizes.update(ins.scratch)
+        return sizes
+
+    def fixed_sizes(self) -> dict[str, int]:
+        """Scratch buffers of a fixed size (elements), allocated once per worker."""
+        sizes = {}
+        for ins in self.instrs:
+            sizes.update(ins.fixed)
+        return sizes
+
+    def state_shapes(self) -> dict[str, tuple[tuple[int, ...], float]]:
+        """Persistent state: ``key -> (per-sample shape, initial value)``."""
+        out = {}
+        for ins in self.instrs:
+            for k, shape in ins.state.items():
+                out[k] = (shape, ins.init.get(k, 0.0))
+        return out
+
+    def true_key(self, node: str) -> str:
+        """The value key holding ``node``'s value as the IR defines it (probes read it)."""
+        return f"{node}!true" if node in self.moved and node in self.dynamic else node
+
+
+def _weighted_ok(op) -> bool:
+    return not (isinstance(op, ops.Conv2D) and (op.groups != 1 or op.n_spatial > 2))
+
+
+def _check_kernels(graph: Graph, order: list[str]) -> None:
+    """Fail before simulating anything if some op has no kernel."""
+    for n in order:
+        op = graph.op(n)
+        if isinstance(op, ops.Input) or op.has(Neuron):
+            continue  # neurons carry their own kernels (the catalogue)
+        if op.kind not in KERNELS:
+            raise IRError(f"node '{n}': snnc.sim has no kernel for {op.kind}")

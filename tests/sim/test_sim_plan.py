@@ -1,0 +1,342 @@
+"""The compiled plan and the reusable Simulator: continuation, chunking and threads change
+nothing, the event-driven path and the filter moved after the weights compute the IR's
+values, readouts follow the convention, the kernels match their NumPy twins."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sim_graphs import CASES, SYN, _Net, probe_spikes
+
+from snnc.ir import neurons, ops
+from snnc.ir.interpreter import run_kernel
+from snnc.sim import Simulator, lowpass_coefficients, simulate
+from snnc.sim.kernels import NumpyKernels, conv_scatter_table
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_SRC = ROOT / "snnc" / "sim"
+DIGITS = ROOT / "examples" / "digits"
+
+
+def as_list(y):
+    return y if isinstance(y, list) else [y]
+
+
+def assert_same_values(g, ours: dict, ref: dict) -> None:
+    """Spike trains identical; real values equal up to BLAS rounding (a GEMM's summation
+    order can depend on its row count, i.e. on how the batch and time were blocked)."""
+    for n, r in ref.items():
+        if n in g and ops.is_spiking(g.op(n)):
+            np.testing.assert_array_equal(ours[n], r, err_msg=n)
+        else:
+            np.testing.assert_allclose(
+                ours[n], r, rtol=1e-12, atol=1e-12 * np.abs(r).max(), err_msg=n
+            )
+
+
+@pytest.mark.parametrize("readout", ["mean", "raw", "lowpass"])
+@pytest.mark.parametrize("name", ["layered", "conv_lif", "series_synapses"])
+def test_run_steps_continues_where_it_stopped(name, readout):
+    """reset + run_steps(37) + run_steps(63) == one run of 100 steps: outputs, readouts and
+    probes (every node; up to BLAS rounding); a second reset starts over."""
+    g, x = CASES[name]()
+    probes = g.topo_order()
+    one = Simulator(g, dtype=np.float64, readout=readout, probes=probes)
+    whole = as_list(one.run(x, 100))
+    sim = Simulator(g, dtype=np.float64, readout=readout, probes=probes)
+    sim.reset(x)
+    a, b = as_list(sim.run_steps(37)), as_list(sim.run_steps(63))
+    assert sim.t == 100
+    for i, (w, p, q) in enumerate(zip(whole, a, b, strict=True)):
+        assert_same_values(g, {i: np.concatenate([p, q], axis=1)}, {i: w})
+    assert_same_values(g, sim.probe_data, one.probe_data)
+    for w, again in zip(whole, as_list(sim.run(x, 100)), strict=True):
+        np.testing.assert_array_equal(again, w)
+
+
+@pytest.mark.parametrize("event", ["never", "always"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_chunks_windows_and_threads_change_nothing(name, event):
+    """One sample and one step per window on one thread, or the default blocking on two
+    threads: the same spikes and values at every node."""
+    g, x = CASES[name]()
+    kw = dict(dtype=np.float64, event=event, return_all=True)
+    tiny = simulate(g, x, 60, threads=1, block_bytes=1, **kw)
+    default = simulate(g, x, 60, threads=2, **kw)
+    assert_same_values(g, tiny, default)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_event_driven_path_matches_dense(name):
+    """Scattering spikes gives the GEMM's values up to summation order: the same spikes."""
+    g, x = CASES[name]()
+    g = probe_spikes(g)
+    n_out = len(CASES[name]()[0].outputs)
+    ev = as_list(simulate(g, x, 200, dtype=np.float64, readout="raw", event="always"))
+    de = as_list(simulate(g, x, 200, dtype=np.float64, readout="raw", event="never"))
+    for i, (a, b) in enumerate(zip(ev, de, strict=True)):
+        if i >= n_out:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+
+
+def test_event_mode_auto_chooses_by_density():
+    """'auto' scatters sparse spike inputs and multiplies dense ones (the cost model of
+    plan.events_pay); real-valued inputs never take the event path."""
+    net = _Net("density", (400,))
+    quiet = net.add(neurons.IF(gain=30.0, amplitude=0.01), net.inputs[0])  # ~2% firing
+    busy = net.add(neurons.IF(gain=3000.0, amplitude=0.01), net.inputs[0])  # fires every step
+    a = net.dense(quiet, 64, synapse=SYN)
+    b = net.dense(busy, 64, synapse=SYN)
+    c = net.dense(net.inputs[0], 64, synapse=SYN)  # a static, real-valued input
+    net.output(net.add(ops.Add(coeffs=(1.0, 1.0, 1.0)), a, b, c))
+    g, x = net.done(0.5, 1.0)
+    sim = Simulator(g, event="auto")
+    sim.run(x, 50)
+    assert sim.modes[a][0] > 0 and sim.modes[a][1] == 0
+    assert sim.modes[b][0] == 0 and sim.modes[b][1] > 0
+    assert c not in sim.modes
+
+
+def _lowpass(x: np.ndarray, tau: float, dt: float) -> np.ndarray:
+    """nengo's Lowpass with its one-step delay, along axis 1 (float64)."""
+    a, b = lowpass_coefficients(tau, dt)
+    y = np.zeros_like(x, dtype=np.float64)
+    for t in range(1, x.shape[1]):
+        y[:, t] = a * y[:, t - 1] + b * x[:, t - 1]
+    return y
+
+
+def test_filter_moved_after_weights_computes_the_ir_values():
+    """IF -> synapse -> flatten -> dense: the plan filters the dense layer's output, and the
+    flatten's probe still shows the filtered spikes (the IR's value of that node)."""
+    net = _Net("moved", (4, 4, 2))
+    s = net.add(neurons.IF(gain=net.rng.uniform(100, 900, size=2), amplitude=0.01), net.inputs[0])
+    f = net.add(ops.Flatten(), s, synapse=SYN)
+    d = net.dense(f, 6)
+    net.output(d)
+    g, x = net.done()
+    sim = Simulator(g, dtype=np.float64, readout="raw", probes=[s, f, d])
+    sim.run(x, 80)
+    assert sim.plan.moved == {f: SYN}
+    spikes = sim.probe_data[s].reshape(3, 80, -1)
+    filtered = _lowpass(spikes, SYN, g.dt)
+    np.testing.assert_allclose(sim.probe_data[f], filtered, rtol=1e-12, atol=1e-12)
+    expected = run_kernel(g.op(d), [filtered.reshape(-1, 32)], g.dt).reshape(3, 80, 6)
+    np.testing.assert_allclose(sim.probe_data[d], expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        dict(kind=ops.Conv2D, k=(3, 3), strides=(2, 1), padding="same", dilation=(1, 1)),
+        dict(kind=ops.Conv2D, k=(2, 3), strides=(1, 1), padding="valid", dilation=(2, 1)),
+        dict(kind=ops.Conv2D, k=(1, 1), strides=(1, 1), padding="valid", dilation=(1, 1)),
+        dict(kind=ops.Conv1D, k=(3,), strides=(2,), padding="same", dilation=(1,)),
+    ],
+    ids=["same-stride", "dilated", "pointwise", "conv1d"],
+)
+@pytest.mark.parametrize("event", ["never", "always"])
+def test_weighted_convolutions_compute_the_interpreter_conv(conv, event):
+    """Spikes -> synapse -> convolution (im2col GEMM or scatter, filter after the weights):
+    the interpreter's conv applied to the filtered spikes."""
+    shape = (7, 6, 3) if conv["kind"] is ops.Conv2D else (9, 3)
+    net = _Net("conv", shape)
+    s = net.add(neurons.IF(gain=net.rng.uniform(200, 900, size=3), amplitude=0.01), net.inputs[0])
+    w = net.w(*conv["k"], 3, 5)
+    c = net.add(
+        conv["kind"](
+            weight=w,
+            bias=net.w(5),
+            strides=conv["strides"],
+            padding=conv["padding"],
+            dilation=conv["dilation"],
+        ),
+        s,
+        synapse=SYN,
+    )
+    net.output(c)
+    g, x = net.done()
+    sim = Simulator(g, dtype=np.float64, readout="raw", probes=[s, c], event=event)
+    sim.run(x, 40)
+    spikes = sim.probe_data[s]
+    filtered = _lowpass(spikes.reshape(3, 40, -1), SYN, g.dt).reshape(spikes.shape)
+    expected = run_kernel(g.op(c), [filtered.reshape(-1, *shape)], g.dt)
+    np.testing.assert_allclose(
+        sim.probe_data[c], expected.reshape(sim.probe_data[c].shape), rtol=1e-10, atol=1e-10
+    )
+
+
+def test_readouts():
+    """mean and window: nn.output's own readout arithmetic (Output.read), whatever the
+    windows and run_steps calls; lowpass: y[t] = a y[t-1] + b raw[t]."""
+    g, x = CASES["dense_if"]()
+    raw = simulate(g, x, 120, dtype=np.float64, readout="raw")
+    mean = simulate(g, x, 120, dtype=np.float64)
+    steps = np.arange(1, 121).reshape(1, -1, 1)
+    np.testing.assert_allclose(mean, np.cumsum(raw, axis=1) / steps, rtol=1e-12)
+    for readout, window in (("mean", 1), ("window", 7), ("window", 300)):
+        out = ops.Output(readout=readout, window=window)
+        np.testing.assert_array_equal(
+            simulate(g, x, 120, dtype=np.float64, readout=readout, window=window, block_bytes=1),
+            out.read(raw),
+        )
+        sim = Simulator(g, dtype=np.float64, readout=readout, window=window)
+        sim.reset(x)
+        parts = [sim.run_steps(k) for k in (5, 1, 50, 64)]
+        np.testing.assert_array_equal(np.concatenate(parts, axis=1), out.read(raw))
+    low = simulate(g, x, 120, dtype=np.float64, readout="lowpass", readout_tau=0.02)
+    a, b = lowpass_coefficients(0.02, g.dt)
+    y = np.zeros_like(raw[:, 0])
+    for t in range(120):
+        y = a * y + b * raw[:, t]
+        np.testing.assert_allclose(low[:, t], y, rtol=1e-12, atol=1e-15)
+
+
+def test_the_graph_declares_the_readout():
+    """Without ``readout=``, each output reads out as its nn.output op says."""
+    g, x = CASES["series_synapses"]()
+    g.replace_op("out0", ops.Output(index=0, readout="raw"))
+    g.replace_op("out1", ops.Output(index=1, readout="window", window=4))
+    ours = simulate(g, x, 50, dtype=np.float64)
+    raw = simulate(g, x, 50, dtype=np.float64, readout="raw")
+    np.testing.assert_array_equal(ours[0], raw[0])
+    np.testing.assert_array_equal(ours[1], g.op("out1").read(raw[1]))
+
+
+def test_neurons_start_from_their_initial_state():
+    """IF(v_init=0.5) starts half-way to the threshold: a neuron integrating 0.5 per step
+    fires on the first step, not the second."""
+    net = _Net("v_init", (1,))
+    a = net.add(neurons.IF(gain=500.0, amplitude=0.001, v_init=0.5), net.inputs[0])
+    b = net.add(neurons.IF(gain=500.0, amplitude=0.001), net.inputs[0])
+    net.output(a)
+    net.output(b, 1)
+    g, _ = net.done()
+    ya, yb = simulate(g, np.ones((1, 1)), 4, dtype=np.float64, readout="raw")
+    np.testing.assert_array_equal(ya[0, :, 0], [1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(yb[0, :, 0], [0.0, 1.0, 0.0, 1.0])
+
+
+def test_reset_with_a_new_batch_size():
+    g, x = CASES["conv_lif"]()
+    sim = Simulator(g, dtype=np.float64)
+    big = np.concatenate([x, x[::-1], x])
+    np.testing.assert_array_equal(sim.run(big, 30)[:3], sim.run(x, 30))
+    np.testing.assert_array_equal(sim.run(x[:1], 30), simulate(g, x[:1], 30, dtype=np.float64))
+
+
+def test_float32_agrees_with_float64_on_the_digits_cnn():
+    """float32 (the default) on the digits CNN: spike counts within one of float64's per
+    neuron over 100 steps, the same predictions at every 10th step, readouts within 1%."""
+    sys.path.insert(0, str(DIGITS))
+    try:
+        from data import load_split
+    finally:
+        sys.path.remove(str(DIGITS))
+    import snnc
+    from snnc.passes import PassContext, run_pipeline
+
+    x_train, _, x_test, _ = load_split()
+    ctx = PassContext.default(target="nengo", calibration=x_train[:200])
+    g, _ = run_pipeline(
+        snnc.load(DIGITS / "digits_cnn.keras"),
+        "canonicalize,lower-activations{neuron=lif},fuse-bias,normalize-rates",
+        ctx,
+    )
+    spiking = [n for n in g.topo_order() if ops.is_spiking(g.op(n))]
+    runs = {}
+    for dt in (np.float64, np.float32):
+        sim = Simulator(g, dtype=dt, probes=spiking)
+        runs[dt] = sim.run(x_test, 100), sim.probe_data
+    (y64, p64), (y32, p32) = runs[np.float64], runs[np.float32]
+    for n in spiking:
+        counts = [np.sum(p[n], axis=1) * g.dt / g.op(n).amplitude for p in (p64, p32)]
+        assert np.abs(counts[0] - counts[1]).max() <= 1.0 + 1e-3, n
+    for t in range(9, 100, 10):
+        assert np.array_equal(y64[:, t].argmax(-1), y32[:, t].argmax(-1))
+    assert np.abs(y64[:, -1] - y32[:, -1]).max() < 0.01 * np.abs(y64[:, -1]).max()
+
+
+# ------------------------------------------------------------------ kernels
+
+
+def _sparse(rng, shape, density=0.05):
+    return (rng.uniform(size=shape) < density) * rng.integers(1, 3, size=shape) * 10.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "geom", [(1, 1, 1, 1, 0, 0), (2, 2, 1, 1, 1, 1), (1, 2, 2, 1, 2, 0), (3, 1, 1, 2, 0, 1)]
+)
+def test_conv_kernels_match_their_numpy_twins(geom, dtype):
+    """im2col (with padding, strides, dilation) and the spike scatter: numba == NumPy twin
+    bit for bit, and both equal the GEMM of the im2col matrix up to rounding."""
+    from snnc.sim import numba_kernels as nk
+
+    sy, sx, dy, dx, pt, pl = geom
+    rng = np.random.default_rng(sum(geom))
+    x = _sparse(rng, (4, 9, 8, 3)).astype(dtype)
+    w = rng.normal(size=(3, 2, 3, 5)).astype(dtype)
+    oh = (9 + 2 * pt - (3 - 1) * dy - 1) // sy + 1
+    ow = (8 + 2 * pl - (2 - 1) * dx - 1) // sx + 1
+    cols = [np.full((4, oh, ow, 3, 2, 3), np.nan, dtype) for _ in range(2)]
+    nk.im2col2d(x, cols[0], sy, sx, dy, dx, pt, pl)
+    NumpyKernels.im2col2d(x, cols[1], sy, sx, dy, dx, pt, pl)
+    np.testing.assert_array_equal(cols[0], cols[1])
+    outs = [np.full((4, oh, ow, 5), np.nan, dtype) for _ in range(2)]
+    table = conv_scatter_table((9, 8), (oh, ow), (3, 2), (sy, sx), (dy, dx), (pt, pl))
+    nk.scatter_conv2d(x, w, outs[0], *table)
+    NumpyKernels.scatter_conv2d(x, w, outs[1], *table)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    gemm = cols[0].reshape(-1, 18) @ w.reshape(18, 5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(outs[0], gemm.reshape(outs[0].shape), rtol=tol, atol=tol * 100)
+
+
+def test_dense_scatter_and_count():
+    from snnc.sim import numba_kernels as nk
+
+    rng = np.random.default_rng(0)
+    x = _sparse(rng, (7, 50)).astype(np.float32)
+    w = rng.normal(size=(50, 9)).astype(np.float32)
+    out = np.full((7, 9), np.nan, np.float32)
+    nk.scatter_dense(x, w, out)
+    np.testing.assert_allclose(out, x @ w, rtol=1e-5, atol=1e-4)
+    assert nk.count_nonzero(x) == NumpyKernels.count_nonzero(x) == np.count_nonzero(x)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_lowpass_scan_in_place_with_bias(backend):
+    from snnc.sim.kernels import get_kernels
+
+    k = get_kernels(backend)
+    rng = np.random.default_rng(1)
+    u = rng.normal(size=(6, 8))
+    f = rng.normal(size=8)
+    a, b = lowpass_coefficients(0.005, 0.001)
+    bias = np.array([1.0, -2.0])
+    expected, state = np.empty_like(u), f.copy()
+    for t in range(6):
+        expected[t] = state + np.tile(bias, 4)
+        state = a * state + b * u[t]
+    k.lowpass_scan(u, f, u, bias, a, b)
+    np.testing.assert_array_equal(u, expected)
+    np.testing.assert_array_equal(f, state)
+
+
+def test_no_op_kind_strings_in_the_simulator():
+    """snnc/sim asks traits and classes; it never names an op kind."""
+    pattern = re.compile(r"""["'](nn|snn|ann)\.[a-z_0-9]+["']""")
+    bad = [
+        f"{p.name}:{i}: {line.strip()}"
+        for p in sorted(SIM_SRC.glob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not bad, "\n".join(bad)
