@@ -137,14 +137,23 @@ def through_synapse(node: str, value: LinearValue, synapse: float | None) -> Lin
     return LinearValue(value.shape, tuple(chains), value.const, filtered)
 
 
-def apply_linear(node: str, op: Op, ins: list[LinearValue], in_shapes, out_shape, dt) -> LinearValue:
+def apply_linear(
+    node: str, op: Op, ins: list[LinearValue], in_shapes, out_shape, dt
+) -> LinearValue:
     """The value of the linear op ``op`` (IR node ``node``) of the values ``ins``: every
     chain gets one more step; the constants go through the op's kernel (which also adds the
     op's own constant part, e.g. a bias or a padding value)."""
     in_shapes = tuple(tuple(s) for s in in_shapes)
     out_shape = tuple(out_shape)
     chains = [
-        Chain(c.src, c.src_node, c.src_shape, c.place, c.synapse, (*c.steps, Step(node, op, in_shapes, p, out_shape)))
+        Chain(
+            c.src,
+            c.src_node,
+            c.src_shape,
+            c.place,
+            c.synapse,
+            (*c.steps, Step(node, op, in_shapes, p, out_shape)),
+        )
         for p, v in enumerate(ins)
         for c in v.chains
     ]
@@ -268,7 +277,9 @@ def _conv_spec(step: Step) -> ConvSpec | None:
             full = np.zeros((*kh, cin_g * op.groups, cout))
             per = cout // op.groups
             for g in range(op.groups):
-                full[..., g * cin_g : (g + 1) * cin_g, g * per : (g + 1) * per] = w[..., g * per : (g + 1) * per]
+                full[..., g * cin_g : (g + 1) * cin_g, g * per : (g + 1) * per] = w[
+                    ..., g * per : (g + 1) * per
+                ]
             w = full
         padding = _padding_mode(op.padding, in_shape, w.shape[: op.n_spatial], op.strides)
         if padding is None:
@@ -289,7 +300,9 @@ def _conv_spec(step: Step) -> ConvSpec | None:
     if isinstance(op, ops.AvgPool) and len(op.pool_size) == len(in_shape) - 1:
         # a window mean is a convolution only where no window is padded (TensorFlow's mean
         # ignores padded cells, so border windows of "same" pooling divide by fewer)
-        pads = resolve_padding(op.padding, in_shape[:-1], op.pool_size, op.strides, (1,) * len(op.pool_size))
+        pads = resolve_padding(
+            op.padding, in_shape[:-1], op.pool_size, op.strides, (1,) * len(op.pool_size)
+        )
         if any(p != (0, 0) for p in pads):
             return None
         c = in_shape[-1]
@@ -299,7 +312,9 @@ def _conv_spec(step: Step) -> ConvSpec | None:
         strides = tuple(op.strides) if not one_d else (op.strides[0], 1)
         return ConvSpec(kernel, in3, out3, strides, "valid")
     if isinstance(op, ops.ConvTranspose2D) and len(in_shape) == 3:
-        padding = native_conv_transpose_padding(op, TensorType(in_shape), TensorType(step.out_shape))
+        padding = native_conv_transpose_padding(
+            op, TensorType(in_shape), TensorType(step.out_shape)
+        )
         if padding is None:
             return None
         w = np.asarray(op.weight, np.float64)
@@ -395,7 +410,15 @@ class Connection:
     nnz: int
 
 
-def compose(b, node: str, chains: list[Chain], gain: np.ndarray, post_size: int, post_place: str, cache: MatrixCache) -> Connection | None:
+def compose(
+    b,
+    node: str,
+    chains: list[Chain],
+    gain: np.ndarray,
+    post_size: int,
+    post_place: str,
+    cache: MatrixCache,
+) -> Connection | None:
     """The connection from the chains' common source into ``node`` (``post_size`` values
     on ``post_place``), with the post gain (flat) folded in; None when it is all zero.
 
@@ -422,12 +445,17 @@ def compose(b, node: str, chains: list[Chain], gain: np.ndarray, post_size: int,
         if not readout and m.nnz == n_in == n_out and _is_identity(m):
             return Connection(tuple(chains), None, "identity", m.nnz)
         init = b.weight(node, "weight", m.toarray())
-        return Connection(tuple(chains), f"nengo.Dense(({n_out}, {n_in}), init={init})", "nengo.Dense", m.nnz)
+        return Connection(
+            tuple(chains), f"nengo.Dense(({n_out}, {n_in}), init={init})", "nengo.Dense", m.nnz
+        )
     coo = m.tocoo()
     indices = b.weight(node, "indices", np.stack([coo.row, coo.col], axis=1).astype(np.int64))
     data = b.weight(node, "data", coo.data)
     return Connection(
-        tuple(chains), f"nengo.Sparse(({n_out}, {n_in}), indices={indices}, init={data})", "nengo.Sparse", m.nnz
+        tuple(chains),
+        f"nengo.Sparse(({n_out}, {n_in}), indices={indices}, init={data})",
+        "nengo.Sparse",
+        m.nnz,
     )
 
 

@@ -96,7 +96,11 @@ class _Emission:
         ``gain`` (a scalar or one per value) is folded into the weights."""
         b = self.b
         gain = np.asarray(gain, np.float64)
-        gain = gain.reshape(-1) if gain.size == value.size else np.broadcast_to(gain, value.shape).reshape(-1)
+        gain = (
+            gain.reshape(-1)
+            if gain.size == value.size
+            else np.broadcast_to(gain, value.shape).reshape(-1)
+        )
         for group in _groups(value.chains):
             conn = compose(b, node, group, gain, value.size, post_place, self.cache)
             if conn is None:
@@ -126,7 +130,9 @@ class _Emission:
         (nengo-loihi keeps the largest and warns), so all inputs must share it."""
         taus = {c.synapse for c in value.chains}
         if len(taus) > 1:
-            shown = ", ".join("none" if t is None else f"{t:g} s" for t in sorted(taus, key=lambda t: t or 0))
+            shown = ", ".join(
+                "none" if t is None else f"{t:g} s" for t in sorted(taus, key=lambda t: t or 0)
+            )
             raise CodegenError(
                 f"%{format_name(node)}: its inputs arrive through different synapses ({shown}); "
                 "a Loihi neuron filters all its input with one time constant",
@@ -150,7 +156,8 @@ class _Emission:
         if module != "nengo":
             b.require(module)
         b.define(type(op).nengo_source)
-        self.check_synapses(node, value)
+        if op.place == CHIP:  # (the host is nengo: any synapses)
+            self.check_synapses(node, value)
         gain = np.broadcast_to(np.asarray(op.gain, np.float64), shape).reshape(-1)
         bias = np.broadcast_to(np.asarray(op.bias, np.float64), shape).reshape(-1)
         if value.const is not None:
@@ -190,11 +197,15 @@ class _Emission:
                 b.emit(f"nengo.Connection({const}, {target}, synapse=None)")
             b.note(node, f"output Node[{value.size}] (host)")
         probe = b.var(node, "probe")
-        b.emit(f"{probe} = nengo.Probe({target}, synapse={literal(synapse)}, label={literal(node)})")
+        b.emit(
+            f"{probe} = nengo.Probe({target}, synapse={literal(synapse)}, label={literal(node)})"
+        )
         b.probes[node] = probe
 
 
-def generate_loihi(graph: Graph, target, block_shapes: Mapping, cache: MatrixCache | None = None) -> LoihiNetwork:
+def generate_loihi(
+    graph: Graph, target, block_shapes: Mapping, cache: MatrixCache | None = None
+) -> LoihiNetwork:
     """Emit the placed ``graph`` as a nengo-loihi network with the given block shapes
     (chip neuron node -> ``(block shape, ensemble shape)``).
 
@@ -227,7 +238,9 @@ def generate_loihi(graph: Graph, target, block_shapes: Mapping, cache: MatrixCac
             if op.has(T.ShapeOnly) or isinstance(op, ops.Identity):
                 values[n] = ins[0].with_shape(shape)
             else:
-                values[n] = apply_linear(n, op, ins, [t.shape for t in graph.in_types(n)], shape, graph.dt)
+                values[n] = apply_linear(
+                    n, op, ins, [t.shape for t in graph.in_types(n)], shape, graph.dt
+                )
         else:  # target.check refuses these first; kept as a guard for plugin ops
             raise CodegenError(f"%{format_name(n)} ({op.kind}): no Loihi equivalent")
         if len(b.lines) == mark:
@@ -235,7 +248,9 @@ def generate_loihi(graph: Graph, target, block_shapes: Mapping, cache: MatrixCac
     for n in graph.topo_order():
         posts = e.composed_into.get(n)
         if posts:
-            b.note(n, "composed into " + ", ".join(f"%{format_name(p)}" for p in dict.fromkeys(posts)))
+            b.note(
+                n, "composed into " + ", ".join(f"%{format_name(p)}" for p in dict.fromkeys(posts))
+            )
         elif not b.records[n].emitted:
             b.note(n, "folded")
     from snnc import __version__

@@ -46,8 +46,9 @@ CHUNK = 256
 
 
 def _simulator(network, dt: float, emulator: str):
-    import nengo_loihi
+    from snnc.codegen.loihi_resources import import_nengo_loihi
 
+    nengo_loihi = import_nengo_loihi()
     with quiet_build(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return nengo_loihi.Simulator(network, dt=dt, target=emulator, progress_bar=False)
@@ -73,16 +74,27 @@ class LoihiSession:
         chunk: samples advanced together in ``batch`` mode.
     """
 
-    def __init__(self, compiled, emulator: str = "sim", mode: str | None = None, chunk: int = CHUNK):
+    def __init__(
+        self, compiled, emulator: str = "sim", mode: str | None = None, chunk: int = CHUNK
+    ):
         if emulator not in EMULATORS:
-            raise SnncError(f"loihi emulator {emulator!r} is not supported (expected one of {', '.join(EMULATORS)})")
+            raise SnncError(
+                f"loihi emulator {emulator!r} is not supported (expected one of {', '.join(EMULATORS)})"
+            )
         mode = mode or ("batch" if emulator == "sim" else "reset")
         if mode not in MODES:
-            raise SnncError(f"loihi mode {mode!r} is not supported (expected one of {', '.join(MODES)})")
+            raise SnncError(
+                f"loihi mode {mode!r} is not supported (expected one of {', '.join(MODES)})"
+            )
         if mode == "batch" and emulator != "sim":
-            raise SnncError("loihi mode 'batch' runs the discretized emulator only (emulator='sim')")
+            raise SnncError(
+                "loihi mode 'batch' runs the discretized emulator only (emulator='sim')"
+            )
         self.compiled, self.emulator, self.chunk = compiled, emulator, max(1, int(chunk))
         self.dt = compiled.graph.dt
+        from snnc.codegen.loihi_resources import import_nengo_loihi
+
+        import_nengo_loihi()  # before the generated module imports it silently
         network, inputs, probes = compiled.build()
         self.feeds = []
         for node in inputs.values():
@@ -99,7 +111,9 @@ class LoihiSession:
         self.mode = mode
 
     # ------------------------------------------------------------------ running
-    def run(self, xs: list[np.ndarray], steps: int, progress: bool | None = None) -> list[np.ndarray]:
+    def run(
+        self, xs: list[np.ndarray], steps: int, progress: bool | None = None
+    ) -> list[np.ndarray]:
         """Run every sample for ``steps`` steps from a fresh state.
 
         Args:
@@ -113,7 +127,9 @@ class LoihiSession:
         if self.mode == "batch":
             for start in range(0, n, self.chunk):
                 idx = range(start, min(n, start + self.chunk))
-                for k, y in enumerate(self._run_batch([x[idx.start : idx.stop] for x in xs], steps, ticks)):
+                for k, y in enumerate(
+                    self._run_batch([x[idx.start : idx.stop] for x in xs], steps, ticks)
+                ):
                     outs[k][idx.start : idx.stop] = y
         else:
             for i in range(n):
@@ -154,6 +170,7 @@ class LoihiSession:
         records = chip.run(spikes, b, steps)
         outs = [np.empty((b, steps, p.size_in)) for p in self.probes]
         for i in range(b):  # chip -> host: the readout, in nengo, sample by sample
+            self._set([x[i] for x in xs])  # (a host model stepping in turns reads it again)
             values = chip.outputs(sim, records, host_data, i, steps, self.probes)
             for k, v in enumerate(values):
                 outs[k][i] = v
@@ -180,8 +197,12 @@ def reset(sim) -> None:
             sim.sims[name].reset()
     old = sim.sims["emulator"]
     for spike_input in sim.model.inputs:
-        spike_input.spikes = {t: s for t, s in spike_input.spikes.items() if t in spike_input.permanent}
-    sim.sims["emulator"] = EmulatorInterface(sim.model, seed=old.seed)
+        spike_input.spikes = {
+            t: s for t, s in spike_input.spikes.items() if t in spike_input.permanent
+        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it fills its integer arrays with NaN first
+        sim.sims["emulator"] = EmulatorInterface(sim.model, seed=old.seed)
     old.close()
     sim._runner = StepRunner(sim.model, sim.sims, sim.precompute, sim.timers)
     sim._n_steps = 0
@@ -201,7 +222,7 @@ class BatchedChip:
         """The batched chip of ``sim``, or None when it has parts the batched step does not
         model (then ``reset`` mode is used)."""
         emu = sim.sims.get("emulator")
-        if emu is None or emu.block_info.dtype != np.int32 or not sim.precompute:
+        if emu is None or emu.block_info.dtype != np.int32:
             return None
         blocks = emu.block_info.blocks
         if any(np.any(b.compartment.enable_noise) for b in blocks):
@@ -215,6 +236,11 @@ class BatchedChip:
 
     def __init__(self, sim, emu):
         self.model = sim.model
+        # precomputed: the host runs its encoders for all steps first ("host_pre"), the chip,
+        # then the host's readout ("host"). Otherwise (the input also reaches a host node
+        # that reads the chip) nengo-loihi steps host and chip in turns, in one host model
+        self.precompute = bool(sim.precompute)
+        self.encoders = "host_pre" if self.precompute else "host"
         info = emu.block_info
         self.n = info.n_compartments
         self.slices = dict(info.slices)
@@ -271,17 +297,19 @@ class BatchedChip:
     def host_pre_spikes(self, sim, steps: int, spikes: list[np.ndarray], i: int, probes) -> dict:
         """Run the host's encoders for sample ``i`` (already fed), record what they send;
         returns the values of the output probes computed there (an input read out directly)."""
-        host = sim.sims.get("host_pre")
+        host = sim.sims.get(self.encoders)
         if host is None:
             return {}
         host.reset()
         host.run_steps(steps)
         for sender, k in self.senders:
-            queue = _step_fn(host, self.model.host_pre, sender.output).queue
+            queue = _step_fn(host, host.model, sender.output).queue
             for t, x in queue:
                 ti = round(t / self.model.dt)
                 spikes[k][ti, i, np.asarray(x).nonzero()[0]] = True
             queue.clear()
+        if not self.precompute:
+            return {}  # the host model also reads the chip: its outputs come later
         return {p: np.asarray(host.data[p], np.float64) for p in probes if p in host.model.params}
 
     # ------------------------------------------------------------------ the chip
@@ -298,7 +326,10 @@ class BatchedChip:
         w_in_t = [w.T.tocsr() for w in self.w_in]
         w_chip_t = self.w_chip.T.tocsr()
         records = {
-            p: [np.empty((b, steps, np.arange(blk.n_neurons)[p.slice[k]].size), self._dtype(p)) for k, blk in enumerate(p.target)]
+            p: [
+                np.empty((b, steps, np.arange(blk.n_neurons)[p.slice[k]].size), self._dtype(p))
+                for k, blk in enumerate(p.target)
+            ]
             for p in self.probes
         }
         for t in range(1, steps + 1):
@@ -331,7 +362,9 @@ class BatchedChip:
         return bool if probe.key == "spiked" else np.int32
 
     # ------------------------------------------------------------------ outputs
-    def outputs(self, sim, records: dict, host_data: list, i: int, steps: int, nengo_probes) -> list[np.ndarray]:
+    def outputs(
+        self, sim, records: dict, host_data: list, i: int, steps: int, nengo_probes
+    ) -> list[np.ndarray]:
         """Sample ``i``'s value of every output probe: chip probes weighted and filtered by
         nengo-loihi's own code; host probes by running the host simulator on what the chip
         sent (stamped as the emulator stamps it)."""
@@ -343,8 +376,20 @@ class BatchedChip:
             host.reset()
             for nengo_probe, receiver in model.chip2host_receivers.items():
                 lp = model.objs[nengo_probe]["out"]
-                x = lp.weight_outputs([r[i] for r in records[lp]])
+                if self.precompute:  # the emulator sends all steps at once
+                    x = lp.weight_outputs([r[i] for r in records[lp]])
+                else:  # one step at a time (a vector product rounds unlike a matrix one)
+                    x = np.concatenate(
+                        [
+                            lp.weight_outputs([r[i][j : j + 1] for r in records[lp]])
+                            for j in range(steps)
+                        ]
+                    )
                 step = _step_fn(host, model.host, receiver.output)
+                if not self.precompute:
+                    # stepping in turns, the host's first step runs before the chip sent
+                    # anything: it reads the receiver's initial zeros
+                    step.receive(dt, np.zeros_like(x[0]))
                 for j, xx in enumerate(x):
                     step.receive(dt * (j + 2), xx)
             host.run_steps(steps)
@@ -369,5 +414,7 @@ def _matrix(rows, cols, vals, shape) -> scipy.sparse.csr_matrix:
     if not rows:
         return scipy.sparse.csr_matrix(shape, dtype=np.int64)
     return scipy.sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape, dtype=np.int64
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=shape,
+        dtype=np.int64,
     )

@@ -63,21 +63,29 @@ class CoreLimit:
 #: MAX_OUT_AXONS, MAX_SYNAPSE_BITS)
 CORE_LIMITS: tuple[CoreLimit, ...] = (
     CoreLimit(
-        "compartments", 1024, "neurons (compartments) per core",
+        "compartments",
+        1024,
+        "neurons (compartments) per core",
         "use fewer neurons in the layer (fewer channels or a smaller image)",
     ),
     CoreLimit(
-        "in-axons", 4096, "input axons per core (distinct sources of spikes)",
+        "in-axons",
+        4096,
+        "input axons per core (distinct sources of spikes)",
         "each neuron reads from too many neurons (fan-in): put a convolution, pooling or a "
         "smaller layer before it",
     ),
     CoreLimit(
-        "out-axons", 4096, "output axons per core (targets of its spikes)",
+        "out-axons",
+        4096,
+        "output axons per core (targets of its spikes)",
         "the layer projects to too many cores: make the layer it feeds smaller, or use a "
         "convolution instead of a dense layer after it",
     ),
     CoreLimit(
-        "synapses", 16384 * 64, "bits of synapse memory per core",
+        "synapses",
+        16384 * 64,
+        "bits of synapse memory per core",
         "the weights into the layer do not fit a core: use fewer channels, a convolution "
         "instead of a dense layer, or sparser weights",
     ),
@@ -90,7 +98,9 @@ MAX_ROUNDS = 64
 
 def limits_text() -> str:
     """The limits table in one line (errors, reports, ``snnc targets``)."""
-    return ", ".join(f"{c.limit} {c.key}" for c in CORE_LIMITS)
+    return ", ".join(
+        f"{c.limit} {'synapse bits' if c.key == 'synapses' else c.key}" for c in CORE_LIMITS
+    )
 
 
 # =============================================================================== block shapes
@@ -137,7 +147,14 @@ class _Progress:
             from tqdm.auto import tqdm
 
             delay = 0.0 if enabled else 1.0
-            self.bar = tqdm(total=self.total, unit="object", desc=what, delay=delay, leave=False, file=self.stream)
+            self.bar = tqdm(
+                total=self.total,
+                unit="object",
+                desc=what,
+                delay=delay,
+                leave=False,
+                file=self.stream,
+            )
 
     def __call__(self, obj=None) -> None:
         self.done = min(self.done + 1, self.total)
@@ -147,14 +164,20 @@ class _Progress:
         if self.enabled is False:
             return
         now = time.monotonic()
-        due = now - self.start >= 1.0 if self.last is None else now - self.last >= PLAIN_PROGRESS_INTERVAL
+        due = (
+            now - self.start >= 1.0
+            if self.last is None
+            else now - self.last >= PLAIN_PROGRESS_INTERVAL
+        )
         if due:
             self._line(now)
 
     def _line(self, now: float, final: bool = False) -> None:
         self.last = now
         end = " done" if final else ""
-        self.stream.write(f"snnc: {self.what}: {self.done}/{self.total} objects, {now - self.start:.1f} s{end}\n")
+        self.stream.write(
+            f"snnc: {self.what}: {self.done}/{self.total} objects, {now - self.start:.1f} s{end}\n"
+        )
         self.stream.flush()
 
     def close(self) -> None:
@@ -164,8 +187,51 @@ class _Progress:
             self._line(time.monotonic(), final=True)
 
 
+def import_nengo_loihi(stream=None):
+    """Import nengo-loihi, saying so on stderr when it takes over a second: nengo-loihi 1.1
+    imports TensorFlow and nengo-dl (for its nengo-dl neuron builders), tens of seconds on
+    a busy machine, before snnc's first Loihi build can start."""
+    if "nengo_loihi" in sys.modules:
+        return sys.modules["nengo_loihi"]
+    import threading
+
+    stream = sys.stderr if stream is None else stream
+    start = time.monotonic()
+    said = threading.Event()
+
+    def say():
+        said.set()
+        stream.write("snnc: importing nengo-loihi (it imports TensorFlow and nengo-dl) ...\n")
+        stream.flush()
+
+    timer = threading.Timer(1.0, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        import nengo_loihi
+    finally:
+        timer.cancel()
+    if said.is_set():
+        stream.write(f"snnc: nengo-loihi imported in {time.monotonic() - start:.1f} s\n")
+        stream.flush()
+    return nengo_loihi
+
+
 def _count(network) -> int:
-    return sum(len(x) for x in (network.all_ensembles, network.all_nodes, network.all_connections, network.all_probes))
+    return sum(
+        len(x)
+        for x in (
+            network.all_ensembles,
+            network.all_nodes,
+            network.all_connections,
+            network.all_probes,
+        )
+    )
+
+
+#: nengo-loihi warnings that say nothing about the model: precompute and progress bars are
+#: snnc's choices; the emulator fills its integer state arrays with NaN (a numpy cast warning)
+_NOISE = ("precomputable", "progress bar", "invalid value encountered in cast")
 
 
 @contextlib.contextmanager
@@ -177,8 +243,8 @@ def _captured():
         yield messages
         for w in caught:
             text = str(w.message)
-            if "precomputable" in text or "progress bar" in text:
-                continue  # informational: snnc sets these deliberately
+            if any(noise in text for noise in _NOISE):
+                continue
             if text not in messages:
                 messages.append(text)
 
@@ -224,7 +290,9 @@ def named(message: str, art: LoihiNetwork, graph: Graph) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _refusal(graph: Graph, art: LoihiNetwork, stage: str, error: BaseException, hint: str, nodes=None) -> CodegenError:
+def _refusal(
+    graph: Graph, art: LoihiNetwork, stage: str, error: BaseException, hint: str, nodes=None
+) -> CodegenError:
     message = f"{type(error).__name__}: {error}".strip()
     nodes = nodes if nodes is not None else named(message, art, graph)
     where = ", ".join(f"%{format_name(n)}" for n in nodes) if nodes else "the network"
@@ -245,6 +313,7 @@ def partition(graph: Graph, target, progress: bool | None = None) -> LoihiNetwor
         CodegenError: a layer that cannot fit even split (names it, the limit, a remedy),
             or anything else nengo-loihi refuses (names the nodes).
     """
+    import_nengo_loihi()
     chip = [n for n in graph.nodes_of(T.Neuron) if graph.op(n).place == CHIP]
     shapes = {n: (initial_block(graph.type(n).shape), graph.type(n).shape) for n in chip}
     cache = MatrixCache(graph.dt)
@@ -254,15 +323,26 @@ def partition(graph: Graph, target, progress: bool | None = None) -> LoihiNetwor
         network = art.build()[0]
         try:
             with _captured():
-                model = build_model(network, graph.dt, discretize=False, validation="NONE", what="Loihi layout", progress=progress)
+                model = build_model(
+                    network,
+                    graph.dt,
+                    discretize=False,
+                    validation="NONE",
+                    what="Loihi layout",
+                    progress=progress,
+                )
         except Exception as e:  # noqa: BLE001 - any nengo-loihi error is a refusal of the model
-            raise _refusal(graph, art, "building", e, "this connection or layer has no Loihi equivalent") from e
+            raise _refusal(
+                graph, art, "building", e, "this connection or layer has no Loihi equivalent"
+            ) from e
         over = _over_limits(_blocks_of(model, network))
         if not over:
             break
         shapes = _split_more(graph, shapes, over, tried)
     else:
-        raise CodegenError(f"graph @{format_name(graph.name)}: no partition onto Loihi cores found in {MAX_ROUNDS} rounds")
+        raise CodegenError(
+            f"graph @{format_name(graph.name)}: no partition onto Loihi cores found in {MAX_ROUNDS} rounds"
+        )
     blocks = _blocks_of(model, network)
     _discretize_and_validate(graph, art, model, blocks)
     art.resources = _final_build(graph, art, progress)
@@ -274,7 +354,7 @@ def _over_limits(blocks: dict[str, list]) -> dict[str, dict[str, int]]:
     over: dict[str, dict[str, int]] = {}
     for node, bs in blocks.items():
         for block in bs:
-            for key, (used, limit) in block.utilization().items():
+            for key, (used, _max) in block.utilization().items():
                 if key in LIMITS and used > LIMITS[key].limit:
                     worst = over.setdefault(node, {})
                     worst[key] = max(worst.get(key, 0), int(used))
@@ -291,10 +371,10 @@ def _split_more(graph: Graph, shapes: dict, over: dict, tried: dict) -> dict:
         if stuck or smaller is None:
             for key in stuck or list(worst):
                 lim = LIMITS[key]
-                split = "even in blocks of " + "x".join(map(str, block)) if smaller is None or stuck else ""
+                why = "splitting does not reduce it" if stuck else "one neuron per block already"
                 problems.append(
-                    f"  - %{format_name(node)}: {key} {worst[key]} > {lim.limit} ({lim.what}), "
-                    f"{split or 'and splitting does not reduce it'}\n    hint: {lim.remedy}"
+                    f"  - %{format_name(node)}: {key} {worst[key]} > {lim.limit} ({lim.what}) "
+                    f"even in blocks of {'x'.join(map(str, block))}: {why}\n    hint: {lim.remedy}"
                 )
             continue
         for key, used in worst.items():
@@ -343,25 +423,39 @@ def _discretize_and_validate(graph: Graph, art: LoihiNetwork, model, blocks: dic
 def _final_build(graph: Graph, art: LoihiNetwork, progress) -> dict:
     """nengo-loihi's full build with validation, as the emulator will run it; its emulator is
     made and stepped once. Returns the resource report (manifest entry)."""
-    from nengo_loihi.builder.builder import ValidationLevel  # noqa: F401 - validated import
     from nengo_loihi.emulator import EmulatorInterface
 
     network = art.build()[0]
     try:
         with _captured() as messages:
-            model = build_model(network, graph.dt, discretize=True, validation="FULL", what="Loihi build", progress=progress)
+            model = build_model(
+                network,
+                graph.dt,
+                discretize=True,
+                validation="FULL",
+                what="Loihi build",
+                progress=progress,
+            )
             emulator = EmulatorInterface(model, seed=0)
             emulator.run_steps(1)
             emulator.close()
     except Exception as e:  # noqa: BLE001 - any nengo-loihi error is a refusal of the model
-        raise _refusal(graph, art, "full build", e, "report this model: snnc's checks missed a rule of nengo-loihi") from e
+        raise _refusal(
+            graph,
+            art,
+            "full build",
+            e,
+            "report this model: snnc's checks missed a rule of nengo-loihi",
+        ) from e
     return resource_report(graph, model, _blocks_of(model, network), art, messages)
 
 
 # =============================================================================== report
 
 
-def resource_report(graph: Graph, model, blocks: dict, art: LoihiNetwork, messages: list[str]) -> dict:
+def resource_report(
+    graph: Graph, model, blocks: dict, art: LoihiNetwork, messages: list[str]
+) -> dict:
     """The JSON-ready report: limits, one entry per neuron layer, totals, nengo-loihi's
     warnings."""
     layers = []
@@ -377,7 +471,14 @@ def resource_report(graph: Graph, model, blocks: dict, art: LoihiNetwork, messag
             def total(key, use=use):
                 return int(sum(u[key][0] for u in use))
 
-            bits = sorted({s.synapse_cfg.real_weight_bits for b in bs for s in b.synapses if s.synapse_cfg is not None})
+            bits = sorted(
+                {
+                    s.synapse_cfg.real_weight_bits
+                    for b in bs
+                    for s in b.synapses
+                    if s.synapse_cfg is not None
+                }
+            )
             fullest = max(u[k][0] / LIMITS[k].limit for u in use for k in LIMITS)
             row.update(
                 block_shape=list(art.block_shapes[n][0]),
@@ -404,24 +505,65 @@ def resource_report(graph: Graph, model, blocks: dict, art: LoihiNetwork, messag
 
 def report_lines(resources: dict) -> list[str]:
     """The resource report as text lines for ``report.txt`` / ``snnc compile``."""
-    cols = ("layer", "place", "block shape", "blocks", "cores", "compartments", "in-axons", "out-axons", "synapse bits", "weight bits", "fullest core")
+    cols = (
+        "layer",
+        "place",
+        "block shape",
+        "blocks",
+        "cores",
+        "compartments",
+        "in-axons",
+        "out-axons",
+        "synapse bits",
+        "weight bits",
+        "fullest core",
+    )
     rows = []
     for r in resources["layers"]:
         if r["place"] == CHIP:
-            rows.append((
-                format_name(r["node"]), r["place"], "x".join(map(str, r["block_shape"])), str(r["blocks"]),
-                str(r["cores"]), str(r["compartments"]), str(r["in_axons"]), str(r["out_axons"]),
-                str(r["synapse_bits"]), str(r["weight_bits"] or "-"), f"{r['fullest_core']:g}%",
-            ))
+            rows.append(
+                (
+                    format_name(r["node"]),
+                    r["place"],
+                    "x".join(map(str, r["block_shape"])),
+                    str(r["blocks"]),
+                    str(r["cores"]),
+                    str(r["compartments"]),
+                    str(r["in_axons"]),
+                    str(r["out_axons"]),
+                    str(r["synapse_bits"]),
+                    str(r["weight_bits"] or "-"),
+                    f"{r['fullest_core']:g}%",
+                )
+            )
         else:
-            rows.append((format_name(r["node"]), r["place"], "-", "-", "-", f"({r['neurons']} on host)", "-", "-", "-", "-", "-"))
+            rows.append(
+                (
+                    format_name(r["node"]),
+                    r["place"],
+                    "-",
+                    "-",
+                    "-",
+                    f"({r['neurons']} on host)",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                )
+            )
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
 
     def line(cells):
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     chip = [r for r in resources["layers"] if r["place"] == CHIP]
-    out = ["", f"Loihi partition (limits per core: {limits_text()}):", line(cols), line(["-" * w for w in widths])]
+    out = [
+        "",
+        f"Loihi resources, per layer (limits per core: {limits_text()}):",
+        line(cols),
+        line(["-" * w for w in widths]),
+    ]
     out += [line(r) for r in rows]
     out.append(
         f"total: {resources['cores']} core(s), {resources['chip_neurons']} neuron(s) in "

@@ -51,15 +51,28 @@ _REFUSED = {
     ops.Softmax: "Loihi cannot compute a softmax; the default pipeline drops a final softmax",
 }
 
+#: Loihi's integrate-and-fire (at most one spike per step, reset to zero, nengo-loihi's rates),
+#: per-channel rate normalization as the other targets' low-latency default, then placement
 PIPELINE = (
-    "canonicalize,fold-batchnorm,lower-activations{neuron=loihi-if},fuse-bias,normalize-rates,"
-    "legalize-loihi"
+    "canonicalize,fold-batchnorm,lower-activations{neuron=loihi-if},fuse-bias,"
+    "normalize-rates{granularity=channel},legalize-loihi"
 )
 
 
 @dataclass(frozen=True)
 class LoihiTarget(NengoTarget):
     """The nengo-family target whose emission is placed, composed and partitioned."""
+
+    def pipeline_for(self, pipeline: str | None = None, **lowering) -> str:
+        """The pipeline, ending with ``legalize-loihi`` when it does not name it: emission
+        needs every op placed (a given ``legalize-loihi{...}`` keeps its options and place;
+        on a graph placed already, e.g. a compiled model.snnc, the pass changes nothing)."""
+        from snnc.passes.pipeline import split_pipeline
+
+        text = super().pipeline_for(pipeline, **lowering)
+        if any(name == "legalize-loihi" for name, _ in split_pipeline(text)):
+            return text
+        return f"{text},legalize-loihi" if text.strip() else "legalize-loihi"
 
     def supports(self, graph: Graph, node: str) -> str | None:
         """The target rules; a neuron placed on the host runs in nengo there (any neuron
@@ -92,6 +105,17 @@ class LoihiTarget(NengoTarget):
                 f"placement ({shown}{more})",
                 hint="end the pipeline with legalize-loihi (the loihi default pipeline does)",
             )
+        if not any(graph.op(n).place == "chip" for n in graph.nodes_of(T.Neuron)):
+            ends = ", ".join(f"%{format_name(n)}" for n in [*graph.inputs, *graph.outputs])
+            host_layer = any(graph.op(n).place == "host" for n in graph.nodes_of(T.Neuron))
+            raise CodegenError(
+                f"graph @{format_name(graph.name)}: no neuron would run on the Loihi chip "
+                f"between {ends}",
+                hint="use legalize-loihi{input=encode} (the default): the inputs are encoded "
+                "on the host and every layer runs on the chip"
+                if host_layer
+                else "Loihi runs neuron layers: add a ReLU-like activation to a hidden layer",
+            )
         return partition(graph, self)
 
     def read_artifact(self, folder: Path):
@@ -108,7 +132,9 @@ def report_resources(compiled) -> list[str]:
     return report_lines(resources) if resources else []
 
 
-def _session(compiled, batch: int | None, emulator: str = "sim", mode: str | None = None, **options):
+def _session(
+    compiled, batch: int | None, emulator: str = "sim", mode: str | None = None, **options
+):
     from snnc.codegen.loihi_emulator import LoihiSession
 
     if options:

@@ -36,8 +36,9 @@ Placement (the ``place`` attribute of every op, printed in the IR):
   reads from the chip).
 
 Ops no neuron computes (max pooling, softmax, other activations, rounding) cannot run on
-the chip and are refused all at once, each with its remedy (max pooling: the
-``max-to-avg-pool`` rewrite). A graph that would leave nothing on the chip is refused too.
+the chip: they stay unplaced, with a note, and the ``loihi`` target refuses them all at once,
+each with its remedy (max pooling: the ``max-to-avg-pool`` rewrite), as it refuses a graph
+that leaves nothing on the chip.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from snnc.errors import PassError
 from snnc.ir import Graph, Stage, neurons, ops
 from snnc.ir import traits as T
 from snnc.ir.lexer import format_name
@@ -117,7 +117,9 @@ class LegalizeLoihi(Pass):
     """Place every op on Loihi's host or chip and insert input spike encoders."""
 
     name: ClassVar[str] = "legalize-loihi"
-    stage: ClassVar = frozenset({Stage.SNN, Stage.QUANTIZED})
+    # any stage: a graph left at the ANN stage (no neuron, or an activation not lowered)
+    # gets this pass's own refusal, which names the nodes and the remedy
+    stage: ClassVar = None
 
     input: Literal["encode", "host-layer"] = option(
         "encode",
@@ -140,7 +142,7 @@ class LegalizeLoihi(Pass):
     )
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        self._refuse_unplaceable(graph)
+        unplaceable = self._unplaceable(graph)
         was_quantized = graph.stage == Stage.QUANTIZED
         calibration = None
         if ctx.calibration is not None:
@@ -159,19 +161,19 @@ class LegalizeLoihi(Pass):
                 note = self._encode(graph, x, data, was_quantized)
                 if note:
                     notes.append(note)
-        placed = self._place(graph, host_neurons)
+        placed = self._place(graph, host_neurons, set(unplaceable))
         chip_neurons = [n for n in graph.nodes_of(T.Neuron) if graph.op(n).place == CHIP]
-        if not chip_neurons:
-            hint = (
-                "use input=encode (the default): the inputs are encoded on the host and every "
-                "layer runs on the chip"
-                if self.input == "host-layer"
-                else "the model has no neuron layer between its inputs and outputs"
-            )
-            raise PassError(
-                f"graph @{format_name(graph.name)}: no neuron would run on the Loihi chip "
-                f"(input={self.input})",
-                hint=hint,
+        if unplaceable:
+            # left unplaced: the loihi target refuses them, all at once, each with its remedy
+            notes += [
+                f"cannot place %{format_name(n)} ({graph.op(n).kind}): {why}"
+                for n, why in unplaceable.items()
+            ]
+        elif not chip_neurons:
+            # a graph for the loihi target needs a chip layer: the target refuses it then
+            notes.append(
+                f"no neuron runs on the chip (input={self.input}): the loihi target refuses "
+                "this graph"
             )
         host = [n for n in graph.nodes_of(T.Neuron) if graph.op(n).place == HOST]
         notes.append(
@@ -184,27 +186,23 @@ class LegalizeLoihi(Pass):
             notes=notes,
         )
 
-    # ------------------------------------------------------------------ refusals
-    def _refuse_unplaceable(self, graph: Graph) -> None:
-        problems = []
+    @staticmethod
+    def _unplaceable(graph: Graph) -> dict[str, str]:
+        """Nodes that are neither neurons, nor linear, nor the graph's boundary -> why."""
+        out = {}
         for n in graph.topo_order():
             op = graph.op(n)
-            if op.has(T.Neuron) or op.has(T.GraphIO) or _is_linear(op):
-                continue
-            why = _why_unplaceable(op) or "it is neither a neuron nor a linear op"
-            problems.append(f"  - %{format_name(n)} ({op.kind}): cannot run on Loihi\n    hint: {why}")
-        if problems:
-            raise PassError(
-                f"{len(problems)} node(s) cannot be placed on Loihi's host or chip:\n"
-                + "\n".join(problems)
-            )
+            if not (op.has(T.Neuron) or op.has(T.GraphIO) or _is_linear(op)):
+                out[n] = _why_unplaceable(op) or "it is neither a neuron nor a linear op"
+        return out
 
     # ------------------------------------------------------------------ input encoders
     def _encode(self, graph: Graph, x: str, data, quantized: bool) -> str | None:
         """Insert the encoder of input ``x`` when its value reaches a neuron that is not
         already on the host (an encoder from an earlier run is a host neuron: no-op)."""
         users = [
-            (d, p) for d, p in graph.users(x)
+            (d, p)
+            for d, p in graph.users(x)
             if any(
                 graph.op(r).has(T.Neuron) and graph.op(r).place != HOST
                 for r in linear_reach(graph, d)
@@ -227,18 +225,23 @@ class LegalizeLoihi(Pass):
             gain = float(2.0 ** np.floor(np.log2(gain)))
         channels = graph.type(x).shape[-1] if graph.type(x).rank else 1
         eye = np.eye(channels, dtype=np.float32)
+        neg = 0.0 - eye  # (not -eye: no negative zeros in the printed weights)
         src = x
         if mode == "on-off":
-            split = ops.Dense(weight=np.concatenate([eye, -eye], axis=1), place=HOST)
-            src = graph.add(graph.unique_name(f"{x}.onoff"), self._q(split, "weight", quantized), [x])
+            split = ops.Dense(weight=np.concatenate([eye, neg], axis=1), place=HOST)
+            src = graph.add(
+                graph.unique_name(f"{x}.onoff"), self._q(split, "weight", quantized), [x]
+            )
         enc = neurons.GradedIF(bits=1, gain=gain, bias=0.0, amplitude=1.0 / gain, place=HOST)
         if quantized:
             enc = self._q(self._q(enc, "gain", True), "bias", True)
         enc_name = graph.add(graph.unique_name(f"{x}.enc"), enc, [src])
         out = enc_name
         if mode == "on-off":
-            merge = ops.Dense(weight=np.concatenate([eye, -eye], axis=0), place=CHIP)
-            out = graph.add(graph.unique_name(f"{x}.dec"), self._q(merge, "weight", quantized), [enc_name])
+            merge = ops.Dense(weight=np.concatenate([eye, neg], axis=0), place=CHIP)
+            out = graph.add(
+                graph.unique_name(f"{x}.dec"), self._q(merge, "weight", quantized), [enc_name]
+            )
         for n in {src, enc_name, out}:
             graph.set_meta(n, created_by=self.name, role="input encoder")
         with graph.rewrite():
@@ -262,9 +265,9 @@ class LegalizeLoihi(Pass):
         return quantize_param(op, name, 8)[0]
 
     # ------------------------------------------------------------------ placement
-    def _place(self, graph: Graph, host_neurons: set[str]) -> int:
-        """Set ``place`` on every node; returns how many changed."""
-        order = graph.topo_order()
+    def _place(self, graph: Graph, host_neurons: set[str], skip: set[str]) -> int:
+        """Set ``place`` on every node but ``skip``; returns how many changed."""
+        order = [n for n in graph.topo_order() if n not in skip]
         where: dict[str, str] = {}
         for n in order:
             op = graph.op(n)

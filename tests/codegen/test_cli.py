@@ -89,7 +89,7 @@ def test_targets_lists_both():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["compile", MODEL, "--target", "spinnaker"], "unknown target 'spinnaker' (expected one of: loihi, nengo, nengo-dl)"),
+        (["compile", MODEL, "--target", "spinnaker"], "unknown target 'spinnaker' (expected one of: loihi, nengo, nengo-dl, nir)"),
         (["compile", MODEL, "-p", "canonicalize"], "%conv1.act (ann.relu)"),  # model/pipeline mismatch
         (["compile", MODEL, "-p", "canonicalize", "--neuron", "if"], "has no 'lower-activations' pass"),
         (["compile", MODEL, "--neuron", "resonate-and-fire"], "unknown neuron"),

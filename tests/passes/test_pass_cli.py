@@ -99,7 +99,7 @@ def test_opt_bad_pipeline_exits_2_listing_passes(model, capsys, pipeline, messag
     err = capsys.readouterr().err
     assert message in err
     assert (
-        "hint: known passes: canonicalize, fold-batchnorm, fuse-bias, lower-activations, normalize-rates"
+        "hint: known passes: canonicalize, fold-batchnorm, fuse-bias, legalize-loihi, lower-activations, max-to-avg-pool, normalize-rates"
         in err
     )
 
