@@ -229,12 +229,15 @@ class Graph:
         if type is None:
             try:
                 self.nx.nodes[name]["type"] = self._infer(name, op, self.in_types(name))
-            except IRError:
+            except (IRError, ValueError, ArithmeticError, TypeError) as e:
+                # nothing half-added stays behind, whatever the op's inference raised
                 self.nx.remove_node(name)
                 del self._order[name]
                 if self._rank is not None:
                     self._rank.pop(name, None)
-                raise
+                if isinstance(e, IRError):
+                    raise
+                raise IRError(f"node '{name}' ({op.kind}): {type(e).__name__}: {e}") from None
         self.changes.append(Change("add", name, op.kind))
         return name
 

@@ -174,9 +174,18 @@ def load(path: str | os.PathLike, *, max_member_bytes: int = MAX_MEMBER_BYTES) -
                 _read_member(z, "weights.npz", max_member_bytes, str(path)), max_member_bytes, str(path)
             )
             text = _read_member(z, "graph.snnir", max_member_bytes, str(path)).decode("utf-8")
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, NotImplementedError, RuntimeError) as e:
-        raise ModelFileError(f"{path}: cannot read model.snnc ({e})") from None
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
+    except (
+        zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, NotImplementedError,
+        RuntimeError,  # RecursionError (JSON nested too deep) is a RuntimeError
+    ) as e:
+        raise ModelFileError(f"{path}: cannot read model.snnc ({type(e).__name__}: {e})") from None
+    version = manifest.get("format_version", 0) if isinstance(manifest, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(
+            f"{path}: manifest.json is not a JSON object with an integer format_version",
+            hint="write it with snnc.ir.serialize.save or `snnc compile`",
+        )
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: format version {manifest['format_version']} is newer than this snnc "
             f"reads (expected <= {FORMAT_VERSION})",

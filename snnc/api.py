@@ -10,7 +10,7 @@ from snnc.errors import ModelFileError
 from snnc.ir import Graph
 
 
-def load(source, *, name: str | None = None, approximate=None) -> Graph:
+def load(source, *, name: str | None = None, approximate=None, limits=None) -> Graph:
     """Load a model as an IR graph.
 
     ``source`` is a Keras model object, a Keras file (``.keras`` zip of Keras 2.12 or 3, or
@@ -18,7 +18,8 @@ def load(source, *, name: str | None = None, approximate=None) -> Graph:
     HDF5 written by ``nir.write``; ``approximate`` names the NIR approximations to accept,
     see :mod:`snnc.nir`), a ``model.snnc`` file or a ``.snnir`` text file (its parameters
     printed in full), or an ``snnc compile`` output folder (its ``model.snnc``). A Graph is
-    returned unchanged.
+    returned unchanged. ``limits`` (a :class:`snnc.frontend.limits.Limits`) raises the
+    bounds on file, config and model size that every reader enforces.
     """
     if isinstance(source, Graph):
         return source
@@ -32,6 +33,8 @@ def load(source, *, name: str | None = None, approximate=None) -> Graph:
             if head.startswith(b"PK") and _is_snnc_zip(path):
                 from snnc.ir.serialize import load as load_snnc
 
+                if limits is not None:
+                    return load_snnc(path, max_member_bytes=limits.max_member_bytes)[0]
                 return load_snnc(path)[0]
             if path.suffix == ".snnir" or head.lstrip().startswith((b"graph", b"//")):
                 from snnc.ir.parser import parse_file
@@ -49,7 +52,7 @@ def load(source, *, name: str | None = None, approximate=None) -> Graph:
             )
     from snnc.frontend import load as load_keras
 
-    return load_keras(source, name=name)
+    return load_keras(source, name=name, limits=limits)
 
 
 def _is_snnc_zip(path: Path) -> bool:

@@ -103,3 +103,10 @@ def test_every_public_api_name_exists():
 
     for name in snnc._API:
         assert callable(getattr(api, name)), name
+
+
+def test_test_module_names_are_unique():
+    """pytest imports test files by basename (no packages under tests/): two files with one
+    name make the whole run stop at collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})

@@ -872,7 +872,8 @@ def is_nir_file(path) -> bool:
 
         with h5py.File(p, "r") as f:
             return "node" in f and "version" in f
-    except OSError:
+    # a damaged HDF5 file makes h5py raise more than OSError: it is not a NIR file then
+    except (OSError, RuntimeError, ValueError, KeyError, OverflowError, SystemError):
         return False
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import numpy as np
@@ -52,6 +53,7 @@ class LayerContext:
         lead: int = 0,
         configs: list[TrackedConfig] | None = None,
         keras_class: str | None = None,
+        on_add: Callable[[str], None] | None = None,
     ):
         self.graph = graph
         self.name = name
@@ -62,6 +64,8 @@ class LayerContext:
         self.source = source
         self.lead = lead
         self.keras_class = keras_class or layer.class_name
+        #: called with every node this call adds (the builder counts values against limits)
+        self.on_add = on_add
         self.cfg = TrackedConfig(layer.config)
         #: every tracked config used for this call (a wrapper adds its inner layer's)
         self.configs = configs if configs is not None else []
@@ -107,12 +111,13 @@ class LayerContext:
             if n is None:
                 out.append(None)
                 continue
-            a = np.asarray(next(arrays), dtype=np.float32)
+            with np.errstate(over="ignore"):  # beyond float32's range: inf, reported below
+                a = np.asarray(next(arrays), dtype=np.float32)
             bad = a.size - int(np.count_nonzero(np.isfinite(a)))
             if bad:
                 raise ModelFileError(
                     f"{self.source}: layer '{self.path}' ({self.layer.class_name}): parameter "
-                    f"'{n}' has {bad} non-finite value(s) (NaN or inf)",
+                    f"'{n}' has {bad} non-finite value(s) (NaN, inf, or beyond float32's range)",
                     hint="retrain or repair the weights; snnc cannot convert NaN/inf parameters",
                 )
             out.append(a)
@@ -122,14 +127,23 @@ class LayerContext:
     def emit(self, op: Op, inputs: Sequence[str] | None = None, suffix: str | None = None) -> str:
         """Add ``op`` as node ``<name>`` (or ``<name>.<suffix>``) fed by ``inputs`` (default:
         the layer's inputs). Returns the node name."""
+        bad = _non_finite(op)
+        if bad:
+            # options come from the config as written (a stranger's file may hold NaN,
+            # Infinity or 1e999); weights were checked when read
+            self.refuse(f"its options make {op.kind} {bad} (expected finite numbers)")
         name = self.name if suffix is None else f"{self.name}.{suffix}"
         name = self.graph.unique_name(name)
         meta = {"keras_layer": self.path, "keras_class": self.keras_class}
-        return self.graph.add(name, op, self.inputs if inputs is None else list(inputs), meta=meta)
+        node = self.graph.add(name, op, self.inputs if inputs is None else list(inputs), meta=meta)
+        if self.on_add is not None:
+            self.on_add(node)
+        return node
 
     def axis(self, keras_axis: int) -> int:
         """A Keras axis (which counts the batch) as an IR sample-axis index."""
-        keras_axis = int(keras_axis)
+        if isinstance(keras_axis, bool) or not isinstance(keras_axis, int):
+            raise ValueError(f"axis: expected a whole number, got {keras_axis!r}")
         if keras_axis == 0:
             self.refuse("it acts along axis 0, the batch axis")
         return keras_axis if keras_axis < 0 else keras_axis - 1 + self.lead
@@ -152,4 +166,21 @@ class LayerContext:
             lead=self.lead + 1,
             configs=self.configs,
             keras_class=f"{self.keras_class}({inner.class_name})",
+            on_add=self.on_add,
         )
+
+
+def _non_finite(op: Op) -> str | None:
+    """What about ``op`` is not finite ("have epsilon=nan"), or None."""
+    for key, value in op.attrs().items():
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, (tuple, list)):
+                stack.extend(v)
+            elif isinstance(v, float) and not math.isfinite(v):
+                return f"have {key}={value!r}"
+    for key, a in op.param_arrays().items():
+        if a.size and not np.all(np.isfinite(a)):
+            return f"have non-finite values in '{key}'"
+    return None

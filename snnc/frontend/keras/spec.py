@@ -117,53 +117,99 @@ class ConfigError(ValueError):
     """The model config is malformed; the reader wraps it in a ModelFileError."""
 
 
-def parse_model_config(top: dict, keras_version: str = "2") -> ModelSpec:
+def parse_model_config(
+    top: dict, keras_version: str = "2", *, max_layers: int | None = None, where: str = "model"
+) -> ModelSpec:
     """Parse a serialized model (``{"class_name": ..., "config": ...}``) into a spec.
 
+    Args:
+        top: the serialized model (plain JSON values; tuples and numpy values are accepted).
+        keras_version: the Keras version that wrote it (some semantics differ in Keras 3).
+        max_layers: refuse models with more layers (nested models included) than this,
+            before building their specs; ``where`` names the model in that error.
+
     Raises:
-        ConfigError: when the config is not a Sequential / Functional model config.
+        ConfigError: when the config is not a well-formed Sequential / Functional config.
+        snnc.frontend.limits.LimitError: when the model has more than ``max_layers`` layers.
     """
     if not isinstance(top, dict) or "class_name" not in top:
         raise ConfigError("the model config has no 'class_name' (is this a Keras model?)")
     top = plain(top)
-    spec = _parse_model(top["class_name"], top.get("config"), keras_version)
+    parser = _Parser(keras_version, max_layers, where)
+    spec = parser.model(top["class_name"], top.get("config"))
     if spec is None:
         raise ConfigError(
-            f"the top-level object is a '{top['class_name']}', not a Sequential or functional "
-            "model; subclassed models have no layer graph that snnc could read"
+            f"the top-level object is a {_show(top['class_name'])}, not a Sequential or "
+            "functional model; subclassed models have no layer graph that snnc could read"
         )
     return spec
 
 
-def _is_model(class_name: str, config) -> bool:
+def _show(value, n: int = 80) -> str:
+    """A short printable form of a config value for messages."""
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _is_model(class_name, config) -> bool:
     if class_name in MODEL_CLASSES:
         return True
     # a functional model saved under a subclass name still has the functional config keys
     return isinstance(config, dict) and "layers" in config and "input_layers" in config
 
 
-def _parse_model(class_name, config, keras_version) -> ModelSpec | None:
-    if class_name == "Sequential":
-        return _parse_sequential(config, keras_version)
-    if _is_model(class_name, config):
-        return _parse_functional(config, keras_version)
-    return None
+class _Parser:
+    """Parses one model config; counts layers across nested models."""
 
+    def __init__(self, keras_version: str, max_layers: int | None, where: str):
+        self.keras_version = keras_version
+        self.max_layers = max_layers
+        self.where = where
+        self.layers = 0
 
-def _layer_from_entry(entry: dict, keras_version: str) -> LayerSpec:
-    if not isinstance(entry, dict) or "class_name" not in entry:
-        raise ConfigError(f"a layer entry has no 'class_name': {str(entry)[:80]}")
-    cls = entry["class_name"]
-    config = entry.get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"layer of class {cls} has a non-dict config")
-    name = entry.get("name") or config.get("name")
-    if not name:
-        raise ConfigError(f"a layer of class {cls} has no name")
-    layer = LayerSpec(str(name), str(cls), config, entry.get("module"))
-    if cls in MODEL_CLASSES or _is_model(cls, config):
-        layer.model = _parse_model(cls, config, keras_version)
-    return layer
+    def model(self, class_name, config) -> ModelSpec | None:
+        if class_name == "Sequential":
+            return _parse_sequential(self, config)
+        if _is_model(class_name, config):
+            return _parse_functional(self, config)
+        return None
+
+    def count(self, n: int) -> None:
+        """Count ``n`` more layers, before their specs are built."""
+        self.layers += n
+        if self.max_layers is not None and self.layers > self.max_layers:
+            from snnc.frontend.limits import LimitError
+
+            raise LimitError(
+                self.where, "the number of layers", self.layers, "max_layers", self.max_layers
+            )
+
+    def layer(self, entry) -> LayerSpec:
+        if not isinstance(entry, dict) or "class_name" not in entry:
+            raise ConfigError(f"a layer entry has no 'class_name': {_show(entry)}")
+        cls = entry["class_name"]
+        if not isinstance(cls, str):
+            raise ConfigError(f"a layer's class_name is not a string: {_show(cls)}")
+        config = entry.get("config") or {}
+        if not isinstance(config, dict):
+            raise ConfigError(
+                f"layer of class {cls} has a config that is not an object (got {_show(config)})"
+            )
+        name = entry.get("name") or config.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a layer of class {cls} has no name (got {_show(name)})")
+        module = entry.get("module")
+        layer = LayerSpec(name, cls, config, module if isinstance(module, str) else None)
+        if cls in MODEL_CLASSES or _is_model(cls, config):
+            layer.model = self.model(cls, config)
+        return layer
+
+    def layers_of(self, config, kind: str) -> list[LayerSpec]:
+        entries = config.get("layers") if isinstance(config, dict) else None
+        if not isinstance(entries, list):
+            raise ConfigError(f"{kind} config has no 'layers' list")
+        self.count(len(entries))
+        return [self.layer(e) for e in entries]
 
 
 def _shape_key(config: dict):
@@ -173,13 +219,15 @@ def _shape_key(config: dict):
     return None
 
 
-def _parse_sequential(config, keras_version) -> ModelSpec:
+def _parse_sequential(parser: _Parser, config) -> ModelSpec:
     if isinstance(config, list):  # very old Keras: the config *is* the layer list
         config = {"name": "sequential", "layers": config}
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise ConfigError("Sequential config has no 'layers' list")
+    layers = parser.layers_of(config, "Sequential")
     name = config.get("name", "sequential")
-    layers = [_layer_from_entry(e, keras_version) for e in config["layers"]]
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Sequential model {_show(name)} has two layers with the same name")
+    keras_version = parser.keras_version
     synthetic = False
     if not layers or not layers[0].is_input:
         # Keras 2 without an explicit Input: the first layer carries batch_input_shape, or
@@ -206,28 +254,45 @@ def _parse_sequential(config, keras_version) -> ModelSpec:
     )
 
 
-def _parse_functional(config, keras_version) -> ModelSpec:
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise ConfigError("functional model config has no 'layers' list")
+def _parse_functional(parser: _Parser, config) -> ModelSpec:
+    layers = parser.layers_of(config, "functional model")
+    keras_version = parser.keras_version
     name = str(config.get("name", "model"))
-    layers = [_layer_from_entry(e, keras_version) for e in config["layers"]]
     by_name = {layer.name: layer for layer in layers}
     if len(by_name) != len(layers):
         raise ConfigError(f"model '{name}' has two layers with the same name")
     entries = config["layers"]
-    keras3_nodes = any(
-        isinstance(node, dict) for e in entries for node in (e.get("inbound_nodes") or [])
-    )
+    inbound = []
+    for layer, e in zip(layers, entries, strict=True):
+        nodes = e.get("inbound_nodes") or []
+        if not isinstance(nodes, list):
+            raise ConfigError(
+                f"the inbound_nodes of layer '{layer.name}' are not a list (got {_show(nodes)})"
+            )
+        inbound.append(nodes)
+    keras3_nodes = any(isinstance(node, dict) for nodes in inbound for node in nodes)
 
     def ref(raw) -> TensorRef:
-        layer_name, node, tensor = raw[0], int(raw[1]), int(raw[2])
+        if (
+            not isinstance(raw, list)
+            or len(raw) < 3
+            or not isinstance(raw[0], str)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw[1:3])
+        ):
+            raise ConfigError(
+                f"model '{name}' has a tensor reference that is not [layer, node, tensor] "
+                f"(got {_show(raw)})"
+            )
+        layer_name, node, tensor = raw[0], raw[1], raw[2]
         if layer_name not in by_name:
             raise ConfigError(f"model '{name}' refers to an unknown layer '{layer_name}'")
+        if tensor < 0:
+            raise ConfigError(f"model '{name}' refers to tensor {tensor} of '{layer_name}'")
         call = node - _node_offset(by_name[layer_name], keras3_nodes)
-        return TensorRef(str(layer_name), call, tensor)
+        return TensorRef(layer_name, call, tensor)
 
-    for layer, entry in zip(layers, entries, strict=True):
-        for node in entry.get("inbound_nodes") or []:
+    for layer, nodes in zip(layers, inbound, strict=True):
+        for node in nodes:
             layer.calls.append([ref(r) for r in _node_refs(node)])
     inputs = [ref(r) for r in _io_refs(config.get("input_layers"))]
     outputs = [ref(r) for r in _io_refs(config.get("output_layers"))]
@@ -271,7 +336,10 @@ def _node_refs(node) -> list:
 def _find_keras_tensors(obj, found: list) -> None:
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            found.append(obj["config"]["keras_history"])
+            config = obj.get("config")
+            if not isinstance(config, dict) or "keras_history" not in config:
+                raise ConfigError(f"a __keras_tensor__ has no keras_history: {_show(obj)}")
+            found.append(config["keras_history"])
             return
         for v in obj.values():
             _find_keras_tensors(v, found)
@@ -295,9 +363,12 @@ def _io_refs(obj) -> list:
 
 
 def input_shape(layer: LayerSpec):
-    """The per-sample shape of an InputLayer (a list possibly holding None), or None."""
+    """The per-sample shape of an InputLayer (a list possibly holding None), or None; a
+    malformed shape (not a list) is returned as it is, for the caller to report."""
     shape = _shape_key(layer.config)
-    return None if shape is None else list(shape)[1:]
+    if isinstance(shape, (list, tuple)):
+        return list(shape)[1:]
+    return shape
 
 
 #: how Keras's saving code wraps values JSON cannot hold: {"class_name": tag, "config": {"value": v}}

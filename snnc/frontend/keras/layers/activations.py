@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.frontend.keras.context import LayerContext
-from snnc.frontend.keras.layers.common import single_axis
+from snnc.frontend.keras.layers.common import number, single_axis
 from snnc.frontend.keras.registry import converter
 from snnc.ir import ops
 
@@ -78,9 +78,9 @@ def relu(cx: LayerContext) -> str:
     cfg = cx.cfg
     max_value = cfg.get("max_value")
     op = ops.ReLU(
-        max_value=None if max_value is None else float(max_value),
-        negative_slope=float(cfg.get("negative_slope", 0.0) or 0.0),
-        threshold=float(cfg.get("threshold", 0.0) or 0.0),
+        max_value=None if max_value is None else number(max_value, "max_value"),
+        negative_slope=number(cfg.get("negative_slope", 0.0) or 0.0, "negative_slope"),
+        threshold=number(cfg.get("threshold", 0.0) or 0.0, "threshold"),
     )
     return cx.emit(op, [cx.input])
 
@@ -90,13 +90,13 @@ def leaky_relu(cx: LayerContext) -> str:
     # Keras 2 calls the slope 'alpha' (default 0.3), Keras 3 'negative_slope' (default 0.3)
     cfg = cx.cfg
     slope = cfg["negative_slope"] if "negative_slope" in cfg else cfg.get("alpha", 0.3)
-    return cx.emit(ops.ReLU(negative_slope=float(slope)), [cx.input])
+    return cx.emit(ops.ReLU(negative_slope=number(slope, "negative_slope")), [cx.input])
 
 
 @converter("ThresholdedReLU")
 def thresholded_relu(cx: LayerContext) -> str:
     # x if x > theta else 0: Keras relu semantics with a threshold
-    return cx.emit(ops.ReLU(threshold=float(cx.cfg.get("theta", 1.0))), [cx.input])
+    return cx.emit(ops.ReLU(threshold=number(cx.cfg.get("theta", 1.0), "theta")), [cx.input])
 
 
 @converter("Softmax")
@@ -106,7 +106,7 @@ def softmax(cx: LayerContext) -> str:
 
 @converter("ELU")
 def elu(cx: LayerContext) -> str:
-    return cx.emit(ops.Elu(alpha=float(cx.cfg.get("alpha", 1.0))), [cx.input])
+    return cx.emit(ops.Elu(alpha=number(cx.cfg.get("alpha", 1.0), "alpha")), [cx.input])
 
 
 @converter("PReLU")

@@ -8,29 +8,63 @@ from snnc.frontend.keras.context import LayerContext
 from snnc.ir import ops
 
 
-def ints(value, n: int, what: str = "value") -> tuple[int, ...]:
-    """An int or a list of ints as an ``n``-tuple (Keras stores both forms)."""
+def whole(value, what: str = "value", minimum: int | None = None) -> int:
+    """A config value that must be a whole number (>= ``minimum``), as an int.
+
+    Keras writes Python ints; a float, string or bool here means the config was edited or
+    damaged, so it is refused rather than rounded (``int(2.7)`` would silently build
+    something else).
+
+    Raises:
+        ValueError: naming ``what``, the expectation and the value found.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what}: expected a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{what}: expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def number(value, what: str = "value") -> float:
+    """A config value that must be a number (int or float, not a bool or string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what}: expected a number, got {value!r}")
+    return float(value)
+
+
+def ints(value, n: int, what: str = "value", minimum: int | None = 1) -> tuple[int, ...]:
+    """An int or a list of ints as an ``n``-tuple (Keras stores both forms); every entry
+    must be a whole number >= ``minimum`` (sizes, strides and rates are >= 1)."""
     if isinstance(value, (list, tuple)):
         if len(value) != n:
-            raise ValueError(f"{what} {value} has {len(value)} entries (expected {n})")
-        return tuple(int(v) for v in value)
-    return (int(value),) * n
+            raise ValueError(f"{what}: expected {n} entries, got {list(value)!r}")
+        return tuple(whole(v, what, minimum) for v in value)
+    return (whole(value, what, minimum),) * n
 
 
-def pairs(value, n: int) -> tuple[tuple[int, int], ...]:
-    """Keras padding / cropping amounts as ``n`` ``(before, after)`` pairs.
+def pairs(value, n: int, what: str = "padding") -> tuple[tuple[int, int], ...]:
+    """Keras padding / cropping amounts as ``n`` ``(before, after)`` pairs (each >= 0).
 
     Accepts an int (same everywhere), one pair when ``n == 1``, or ``n`` entries that are
     each an int (symmetric) or a pair.
     """
-    if isinstance(value, int):
-        return ((value, value),) * n
+    if not isinstance(value, (list, tuple)):
+        v = whole(value, what, 0)
+        return ((v, v),) * n
     value = list(value)
-    if n == 1 and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return ((int(value[0]), int(value[1])),)
+    if n == 1 and len(value) == 2 and all(not isinstance(v, (list, tuple)) for v in value):
+        return ((whole(value[0], what, 0), whole(value[1], what, 0)),)
     if len(value) != n:
-        raise ValueError(f"padding/cropping {value} does not have {n} entries")
-    return tuple((int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1])) for v in value)
+        raise ValueError(f"{what}: expected {n} entries, got {value!r}")
+    out = []
+    for v in value:
+        if isinstance(v, (list, tuple)):
+            if len(v) != 2:
+                raise ValueError(f"{what}: expected (before, after) pairs, got {value!r}")
+            out.append((whole(v[0], what, 0), whole(v[1], what, 0)))
+        else:
+            out.append((whole(v, what, 0),) * 2)
+    return tuple(out)
 
 
 def spatial_dims(cx: LayerContext) -> int:
@@ -46,8 +80,20 @@ def data_format(cx: LayerContext) -> str:
     """The layer's ``data_format`` (``channels_last`` when the option is absent)."""
     fmt = cx.cfg.get("data_format") or "channels_last"
     if fmt not in ("channels_last", "channels_first"):
-        cx.refuse(f"data_format '{fmt}' is not supported")
+        cx.refuse(
+            f"data_format {fmt!r} is not supported (expected 'channels_last' or 'channels_first')"
+        )
     return fmt
+
+
+def padding_mode(cx: LayerContext, allowed=("valid", "same")) -> str:
+    """The ``padding`` option as a lower-case string, refused unless in ``allowed``."""
+    raw = cx.cfg.get("padding", "valid")
+    mode = raw.lower() if isinstance(raw, str) else None
+    if mode not in allowed:
+        expected = " or ".join(repr(a) for a in allowed)
+        cx.refuse(f"padding {raw!r} is not supported (expected {expected})")
+    return mode
 
 
 def window_padding(cx: LayerContext, kernel, dilation) -> object:
@@ -55,12 +101,11 @@ def window_padding(cx: LayerContext, kernel, dilation) -> object:
 
     ``"causal"`` (1-D only) pads ``(k - 1) * d`` zeros in front, nothing after.
     """
-    padding = str(cx.cfg.get("padding", "valid")).lower()
-    if padding in ("valid", "same"):
-        return padding
-    if padding == "causal" and len(kernel) == 1:
+    causal = ("causal",) if len(kernel) == 1 else ()
+    padding = padding_mode(cx, ("valid", "same", *causal))
+    if padding == "causal":
         return (((int(kernel[0]) - 1) * int(dilation[0]), 0),)
-    cx.refuse(f"padding '{padding}' is not supported (use 'valid' or 'same')")
+    return padding
 
 
 def channel_pads(cx: LayerContext, spatial: tuple[tuple[int, int], ...], fmt: str):
@@ -103,4 +148,4 @@ def single_axis(cx: LayerContext, value, what: str = "axis") -> int:
         if len(value) != 1:
             cx.refuse(f"it acts along several axes ({what}={list(value)}); only one is supported")
         value = value[0]
-    return cx.axis(int(value))
+    return cx.axis(whole(value, what))

@@ -11,7 +11,14 @@ import numpy as np
 
 from snnc.frontend.keras.context import LayerContext
 from snnc.frontend.keras.layers.activations import apply_activation
-from snnc.frontend.keras.layers.common import in_channels_last, ints, spatial_dims, window_padding
+from snnc.frontend.keras.layers.common import (
+    in_channels_last,
+    ints,
+    padding_mode,
+    spatial_dims,
+    whole,
+    window_padding,
+)
 from snnc.frontend.keras.registry import converter
 from snnc.ir import ops
 
@@ -19,13 +26,24 @@ _CONV_OPS = {1: ops.Conv1D, 2: ops.Conv2D, 3: ops.Conv3D}
 
 
 def _geometry(cx: LayerContext):
-    """Read kernel_size, strides and dilation_rate: ``(n_spatial, strides, dilation)``."""
+    """Read kernel_size, strides and dilation_rate: ``(n_spatial, kernel_size, strides,
+    dilation)``."""
     cfg = cx.cfg
-    size = cfg["kernel_size"]
-    n = len(size) if isinstance(size, (list, tuple)) else spatial_dims(cx)
+    n = spatial_dims(cx)
+    size = ints(cfg["kernel_size"], n, "kernel_size")
     strides = ints(cfg.get("strides", 1), n, "strides")
     dilation = ints(cfg.get("dilation_rate", 1), n, "dilation_rate")
-    return n, strides, dilation
+    return n, size, strides, dilation
+
+
+def _check_kernel(name: str, kernel: np.ndarray, size: tuple[int, ...]) -> None:
+    """The weight must be a ``[*kernel_size, in, out]`` array: the config and the weights
+    of a damaged or edited file may disagree, and the weights would silently win."""
+    if kernel.ndim != len(size) + 2 or tuple(kernel.shape[: len(size)]) != size:
+        raise ValueError(
+            f"{name}: expected shape [{', '.join(map(str, size))}, in, out] "
+            f"(kernel_size {list(size)}), got {list(kernel.shape)}"
+        )
 
 
 def _use_bias(cx: LayerContext) -> bool:
@@ -34,10 +52,11 @@ def _use_bias(cx: LayerContext) -> bool:
 
 @converter("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D")
 def conv(cx: LayerContext) -> str:
-    n, strides, dilation = _geometry(cx)
+    n, size, strides, dilation = _geometry(cx)
     cx.cfg.ignore("filters")  # the kernel's shape says it
     kernel, bias = cx.weights("kernel", "bias" if _use_bias(cx) else None)
-    groups = int(cx.cfg.get("groups", 1))
+    _check_kernel("kernel", kernel, size)
+    groups = whole(cx.cfg.get("groups", 1), "groups", 1)
     padding = window_padding(cx, kernel.shape[:n], dilation)
     op = _CONV_OPS[n](
         weight=kernel, bias=bias, strides=strides, padding=padding, dilation=dilation, groups=groups
@@ -72,16 +91,15 @@ def transpose_crops(n_in, kernel, strides, dilation, padding, output_padding):
 def conv_transpose(cx: LayerContext) -> str:
     """Conv2DTranspose; Conv1DTranspose runs as a 2-D one on a (length, 1) image."""
     cfg = cx.cfg
-    n, strides, dilation = _geometry(cx)
+    n, size, strides, dilation = _geometry(cx)
     cfg.ignore("filters")
-    if int(cfg.get("groups", 1)) != 1:
+    if whole(cfg.get("groups", 1), "groups", 1) != 1:
         cx.refuse("grouped transposed convolutions are not supported")
-    padding = str(cfg.get("padding", "valid")).lower()
-    if padding not in ("valid", "same"):
-        cx.refuse(f"padding '{padding}' is not supported (use 'valid' or 'same')")
+    padding = padding_mode(cx)
     out_pad = cfg.get("output_padding")
-    out_pad = None if out_pad is None else ints(out_pad, n, "output_padding")
+    out_pad = None if out_pad is None else ints(out_pad, n, "output_padding", minimum=0)
     kernel, bias = cx.weights("kernel", "bias" if _use_bias(cx) else None)
+    _check_kernel("kernel", kernel, size)
     weight = np.swapaxes(kernel, -1, -2)  # Keras [*k, out, in] -> IR [*k, in, out]
 
     def body(x: str) -> str:
@@ -141,9 +159,10 @@ def _depthwise(cx, n, kernel, bias, strides, dilation, padding):
 
 @converter("DepthwiseConv2D", "DepthwiseConv1D")
 def depthwise_conv(cx: LayerContext) -> str:
-    n, strides, dilation = _geometry(cx)
+    n, size, strides, dilation = _geometry(cx)
     cx.cfg.ignore("depth_multiplier", "groups")  # the kernel's shape says the multiplier
     kernel, bias = cx.weights("depthwise_kernel", "bias" if _use_bias(cx) else None)
+    _check_kernel("depthwise_kernel", kernel, size)
     padding = window_padding(cx, kernel.shape[:n], dilation)
     conv_fn = _depthwise(cx, n, kernel, bias, strides, dilation, padding)
     return in_channels_last(cx, cx.input, n, lambda x: apply_activation(cx, conv_fn(x)))
@@ -152,13 +171,14 @@ def depthwise_conv(cx: LayerContext) -> str:
 @converter("SeparableConv2D", "SeparableConv1D", "SeparableConvolution2D", "SeparableConvolution1D")
 def separable_conv(cx: LayerContext) -> str:
     """A depthwise conv (node ``<layer>``) then a 1x1 pointwise conv (``<layer>.pointwise``)."""
-    n, strides, dilation = _geometry(cx)
+    n, size, strides, dilation = _geometry(cx)
     cx.cfg.ignore("filters", "depth_multiplier")
-    if int(cx.cfg.get("groups", 1)) != 1:
+    if whole(cx.cfg.get("groups", 1), "groups", 1) != 1:
         cx.refuse("grouped separable convolutions are not supported")
     dw, pw, bias = cx.weights(
         "depthwise_kernel", "pointwise_kernel", "bias" if _use_bias(cx) else None
     )
+    _check_kernel("depthwise_kernel", dw, size)
     padding = window_padding(cx, dw.shape[:n], dilation)
     depthwise = _depthwise(cx, n, dw, None, strides, dilation, padding)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.frontend.keras.context import LayerContext
-from snnc.frontend.keras.layers.common import single_axis
+from snnc.frontend.keras.layers.common import number, single_axis
 from snnc.frontend.keras.registry import converter
 from snnc.ir import ops
 
@@ -32,7 +32,7 @@ def batch_norm(cx: LayerContext) -> str:
         beta=beta,
         mean=mean,
         var=var,
-        epsilon=float(cfg.get("epsilon", 1e-3)),
+        epsilon=number(cfg.get("epsilon", 1e-3), "epsilon"),
         axis=axis,
     )
     return cx.emit(op, [cx.input])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from snnc.frontend.keras.context import LayerContext
-from snnc.frontend.keras.layers.common import in_channels_last, ints, spatial_dims
+from snnc.frontend.keras.layers.common import in_channels_last, ints, padding_mode, spatial_dims
 from snnc.frontend.keras.registry import converter
 from snnc.ir import ops
 
@@ -19,9 +19,7 @@ def pool(cx: LayerContext) -> str:
     size = ints(cfg["pool_size"], n, "pool_size")
     # Keras 3 may store strides=None, meaning "the pool size"
     strides = ints(cfg.get("strides") or size, n, "strides")
-    padding = str(cfg.get("padding", "valid")).lower()
-    if padding not in ("valid", "same"):
-        cx.refuse(f"padding '{padding}' is not supported (use 'valid' or 'same')")
+    padding = padding_mode(cx)
     kind = ops.MaxPool if "Max" in cx.layer.class_name else ops.AvgPool
     op = kind(pool_size=size, strides=strides, padding=padding)
     return in_channels_last(cx, cx.input, n, lambda x: cx.emit(op, [x]))

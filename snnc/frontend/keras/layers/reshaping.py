@@ -16,6 +16,7 @@ from snnc.frontend.keras.layers.common import (
     ints,
     pairs,
     spatial_dims,
+    whole,
 )
 from snnc.frontend.keras.registry import converter
 from snnc.ir import ops
@@ -40,7 +41,12 @@ def flatten(cx: LayerContext) -> str:
 def reshape(cx: LayerContext) -> str:
     shape = cx.in_type.shape
     lead, size = shape[: cx.lead], math.prod(shape[cx.lead :])
-    target = [int(d) for d in cx.cfg["target_shape"]]
+    raw = cx.cfg["target_shape"]
+    if not isinstance(raw, list):
+        raise ValueError(f"target_shape: expected a list of sizes, got {raw!r}")
+    target = [whole(d, "target_shape", -1) for d in raw]
+    if 0 in target:
+        raise ValueError(f"target_shape: expected sizes >= 1 (or one -1), got {raw!r}")
     if target.count(-1) > 1:
         cx.refuse(f"target_shape {target} has more than one -1")
     if -1 in target:
@@ -52,7 +58,10 @@ def reshape(cx: LayerContext) -> str:
 @converter("Permute")
 def permute(cx: LayerContext) -> str:
     # Keras dims are 1-based sample axes
-    dims = [int(d) for d in cx.cfg["dims"]]
+    raw = cx.cfg["dims"]
+    if not isinstance(raw, list):
+        raise ValueError(f"dims: expected a list of axes, got {raw!r}")
+    dims = [whole(d, "dims", 1) for d in raw]
     perm = (*range(cx.lead), *(cx.lead + d - 1 for d in dims))
     return cx.emit(ops.Transpose(perm=perm), [cx.input])
 
@@ -65,7 +74,7 @@ def zero_padding(cx: LayerContext) -> str:
 
 @converter("Cropping1D", "Cropping2D", "Cropping3D")
 def cropping(cx: LayerContext) -> str:
-    spatial = pairs(cx.cfg["cropping"], spatial_dims(cx))
+    spatial = pairs(cx.cfg["cropping"], spatial_dims(cx), "cropping")
     return cx.emit(ops.Crop(crops=channel_pads(cx, spatial, data_format(cx))), [cx.input])
 
 

@@ -14,7 +14,13 @@ from snnc.frontend.keras.spec import MODEL_CLASSES, LayerSpec
 @converter("TimeDistributed")
 def time_distributed(cx: LayerContext):
     entry = cx.cfg["layer"]
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ValueError(f"layer: expected a serialized layer with a class_name, got {entry!r:.80}")
     cls, config = entry["class_name"], entry.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"layer: expected the inner layer's config to be an object, got {config!r:.80}"
+        )
     if cls in MODEL_CLASSES:
         cx.refuse("TimeDistributed over a nested model is not supported")
     # the wrapper's weights are its inner layer's
