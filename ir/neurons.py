@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from snnc.ir.ops import OpError, _check_broadcast, _one, Op, register_op
+from snnc.ir.ops import Op, OpError, _check_broadcast, _one, register_op
 from snnc.ir.traits import Neuron, ReLUExact, Spiking
 from snnc.ir.types import F32, SPIKE, DType, Spike, TensorType
 

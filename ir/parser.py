@@ -117,7 +117,7 @@ def parse_graph(text: str, weights: Mapping[str, np.ndarray] | None = None) -> G
     return g
 
 
-def _parse_node(g: Graph, cur: _Cursor, weights) -> None:
+def _parse_node(g: Graph, cur: Cursor, weights) -> None:
     cur.expect("%")
     node = cur.name()
     cur.expect("=")

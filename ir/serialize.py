@@ -20,9 +20,9 @@ import numpy as np
 from snnc.ir.errors import IRError, ModelFileError
 from snnc.ir.graph import Graph
 from snnc.ir.ops import array_hash
-from snnc.ir.traits import Neuron
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import format_array, print_graph
+from snnc.ir.traits import Neuron
 
 FORMAT_VERSION = 1
 

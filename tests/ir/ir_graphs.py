@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from snnc.ir import Graph, ops
-from snnc.ir import neurons
+from snnc.ir import Graph, neurons, ops
 
 
 def rng(seed=0):

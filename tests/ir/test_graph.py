@@ -3,8 +3,7 @@ import pytest
 from ir_graphs import cnn, mlp
 
 from snnc.errors import IRError
-from snnc.ir import Graph, Stage, ops, verify
-from snnc.ir import neurons
+from snnc.ir import Graph, Stage, neurons, ops, verify
 
 
 def test_add_infers_types_and_orders_ports():

@@ -8,8 +8,7 @@ import pytest
 from ir_graphs import cnn, mlp
 
 from snnc.errors import InputShapeError
-from snnc.ir import Graph, ops
-from snnc.ir import neurons
+from snnc.ir import Graph, neurons, ops
 from snnc.ir.interpreter import evaluate, missing_kernels, run_kernel
 from snnc.ir.ops import resolve_padding
 

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from snnc.ir import ops
-from snnc.ir import neurons
+from snnc.ir import neurons, ops
 from snnc.ir.ops import OpError, resolve_padding
 from snnc.ir.types import SPIKE, TensorType
 

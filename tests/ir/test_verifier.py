@@ -5,8 +5,7 @@ import pytest
 from ir_graphs import cnn, mlp
 
 from snnc.errors import IRVerifyError
-from snnc.ir import ops, verify
-from snnc.ir import neurons
+from snnc.ir import neurons, ops, verify
 from snnc.ir.types import TensorType
 from snnc.ir.verifier import RULES
 
