@@ -456,6 +456,23 @@ class IAF(GradedIF):
         return super().nengo().replace("GradedIF(", "SignedIAF(", 1)
 
 
+# =============================================================================== Loihi hardware
+
+# Loihi's fixed-point ranges, as nengo-loihi 1.1 discretizes them (builder/discretize.py,
+# block.py): shared by the quantize pass's Loihi mode and the simulator's Loihi mode, which
+# both mirror nengo-loihi's arithmetic.
+VTH_MAN_MAX = 2**17 - 1  # threshold mantissa
+VTH_EXP = 6
+VTH_MAX = VTH_MAN_MAX * 2**VTH_EXP
+BIAS_MAN_MAX = 2**12 - 1  # bias mantissa
+BIAS_EXP_MAX = 2**3 - 1
+BIAS_MAX = BIAS_MAN_MAX * 2**BIAS_EXP_MAX
+Q_BITS = 21  # synapse accumulator
+U_BITS = 23  # compartment input
+MAX_DECAY = 2**12 - 1
+DECAY_SCALE_TH = 0.5 / 2**12
+
+
 # =============================================================================== LIF family
 
 

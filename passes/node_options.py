@@ -246,13 +246,11 @@ class RateMap(NodeMap):
 
 
 @dataclass(frozen=True)
-class ScaleMap(NodeMap):
-    """Fixed firing-rate factors per node (> 0), or ``none`` (not fixed; also allowed as a
-    mapping value). Declare the option ``ScaleMap | None``."""
+class _PositiveOrNoneMap(NodeMap):
+    """Values > 0 per node, or ``none`` (also allowed as a mapping value)."""
 
     default: ClassVar[Any] = None
     words: ClassVar[dict[str, Any]] = {"none": None}
-    value_text: ClassVar[str] = "a factor > 0"
 
     @classmethod
     def check_value(cls, value):
@@ -265,22 +263,19 @@ class ScaleMap(NodeMap):
 
 
 @dataclass(frozen=True)
-class SynapseMap(NodeMap):
+class ScaleMap(_PositiveOrNoneMap):
+    """Fixed firing-rate factors per node (> 0), or ``none`` (not fixed; also allowed as a
+    mapping value). Declare the option ``ScaleMap | None``."""
+
+    value_text: ClassVar[str] = "a factor > 0"
+
+
+@dataclass(frozen=True)
+class SynapseMap(_PositiveOrNoneMap):
     """Lowpass time constants (s, > 0) per node, or ``none`` (no synapse; also allowed as a
     mapping value: ``{dense*:0.005,*:none}``). Declare the option ``SynapseMap | None``."""
 
-    default: ClassVar[Any] = None
-    words: ClassVar[dict[str, Any]] = {"none": None}
     value_text: ClassVar[str] = "a time constant > 0 in seconds"
-
-    @classmethod
-    def check_value(cls, value):
-        if value is None:
-            return None
-        v = _number(value, cls.value_text)
-        if v <= 0:
-            raise ValueError(f"expected {cls.value_text}, got {value!r}")
-        return v
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,16 @@ import numpy as np
 from snnc.errors import PassError
 from snnc.ir import Graph, QInt
 from snnc.ir import traits as T
-from snnc.ir.neurons import LoihiIF, LoihiLIF
+from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
+    BIAS_MAN_MAX,
+    BIAS_MAX,
+    DECAY_SCALE_TH,
+    MAX_DECAY,
+    VTH_EXP,
+    VTH_MAX,
+    LoihiIF,
+    LoihiLIF,
+)
 from snnc.ir.ops import (
     Conv1D,
     Conv2D,
@@ -419,14 +428,6 @@ def error_stats(reference, quantized, bits: int, exp, clipped: int = 0) -> dict:
 
 # nengo_loihi/builder/discretize.py and block.py (nengo-loihi 1.1), mirrored operation by
 # operation (same dtypes, same order) so that ties round as nengo-loihi rounds them
-VTH_MAN_MAX = 2**17 - 1
-VTH_EXP = 6
-VTH_MAX = VTH_MAN_MAX * 2**VTH_EXP
-BIAS_MAN_MAX = 2**12 - 1
-BIAS_EXP_MAX = 2**3 - 1
-BIAS_MAX = BIAS_MAN_MAX * 2**BIAS_EXP_MAX
-MAX_DECAY = 2**12 - 1
-DECAY_SCALE_TH = 0.5 / 2**12
 #: compartments per core: a larger block is split, and each part gets its own scale
 MAX_COMPARTMENTS = 1024
 #: 8 weight bits with mixed fan-out drop one bit: ``SynapseConfig.shift_bits``

@@ -48,22 +48,21 @@ import numpy as np
 from snnc.errors import SnncError
 from snnc.ir import neurons, ops
 from snnc.ir.interpreter import run_kernel
+from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
+    BIAS_MAN_MAX,
+    BIAS_MAX,
+    DECAY_SCALE_TH,
+    MAX_DECAY,
+    Q_BITS,
+    VTH_EXP,
+    VTH_MAX,
+)
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
 from snnc.sim.kernels import conv_scatter_table
 from snnc.sim.plan import Frame, Instr, Plan, cols_block, conv_gemm, events_pay
 
 # nengo_loihi/builder/discretize.py and block.py (1.1.0)
-VTH_MAN_MAX = 2**17 - 1
-VTH_EXP = 6
-VTH_MAX = VTH_MAN_MAX * 2**VTH_EXP
-BIAS_MAN_MAX = 2**12 - 1
-BIAS_EXP_MAX = 2**3 - 1
-BIAS_MAX = BIAS_MAN_MAX * 2**BIAS_EXP_MAX
-Q_BITS = 21  # synapse accumulator
-U_BITS = 23  # compartment input
-MAX_DECAY = 2**12 - 1
-DECAY_SCALE_TH = 0.5 / 2**12
 MAX_COMPARTMENTS = 1024
 #: the 8-bit "mixed" synapse format nengo-loihi uses (weight_bits=7 -> 8 bits, fanout 1)
 SHIFT_BITS = 1

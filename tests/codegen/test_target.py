@@ -17,7 +17,7 @@ from snnc.ir import ops
 
 
 def test_registry():
-    assert set(target_names()) == {"loihi", "nengo", "nengo-dl"}
+    assert set(target_names()) == {"loihi", "nengo", "nengo-dl", "nir"}
     t = get_target("nengo-dl")
     assert get_target(t) is t and t.default_batch and not get_target("nengo").default_batch
     assert "lower-activations" in t.default_pipeline

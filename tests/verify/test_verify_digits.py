@@ -48,7 +48,7 @@ def test_tier1_passes_on_the_digits_example(report):
 def test_tier2_numbers_are_consistent(report, digits):
     t2 = report.tier2
     n = len(digits[3])
-    assert t2["samples"] == n and t2["steps"] == 30 and t2["neurons"] == ["if"]
+    assert t2["samples"] == n and t2["steps"] == 30 and t2["neurons"] == ["iaf"]
     # the README's Keras accuracy on these 450 images: 96.00% (432/450)
     assert t2["ann_correct"] == 432 and t2["ann_accuracy"] == pytest.approx(432 / 450)
     assert 0.5 < t2["snn_accuracy"] <= 1.0
