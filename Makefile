@@ -32,6 +32,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check snnc ir passes codegen tests examples benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/kernel_speed.py
+	$(BIN)/python benchmarks/loihi_emulator.py
 	$(BIN)/python benchmarks/bench_sim.py
 	$(BIN)/python benchmarks/bench_coverage.py
 
