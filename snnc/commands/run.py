@@ -1,8 +1,10 @@
 """``snnc run OUT --input x.npy --steps N``: simulate a compiled network and print or save it.
 
-The readout of a run is the output averaged over the last half of the steps (the first
-half lets the synapses and spike trains settle); ``--labels`` prints the classification
-accuracy of its argmax.
+The result of a run is each output's value after the last step, read the way the graph's
+``nn.output`` says (the readout convention: by default the running mean over all steps, so
+the printed accuracy is the prediction after ``--steps`` steps, the same number
+``snnc.simulate`` and ``Compiled.run`` give as ``ys[:, steps-1]``); ``--labels`` prints the
+classification accuracy of its argmax.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Run the network of an `snnc compile` output folder on a batch of inputs, "
         "each sample presented for --steps steps from a reset state. The network is built "
         "from OUT/model.snnc; a folder whose network.py or weights.npz differ from what snnc "
-        "generates is refused unless --trust-code is given. Prints the readout (the "
-        "output averaged over the last half of the steps) or, with -o, saves the full "
+        "generates is refused unless --trust-code is given. Prints each output's value after "
+        "the last step (its readout: by default the running mean over all steps) or, with -o, saves the full "
         "outputs (batch, steps, *output_shape). With --labels, prints the accuracy of the "
         "readout's argmax.",
         epilog="example: snnc run out/digits --input x_test.npy --labels y_test.npy --steps 50",
@@ -47,9 +49,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def readout(y: np.ndarray) -> np.ndarray:
-    """The output averaged over the last half of the steps: ``(batch, *output_shape)``."""
-    steps = y.shape[1]
-    return y[:, steps // 2 :].mean(axis=1)
+    """The output after the last step (``Compiled.run`` already applied the graph's
+    readout): ``(batch, *output_shape)``."""
+    return y[:, -1]
 
 
 def run(args) -> int:
@@ -79,12 +81,12 @@ def run(args) -> int:
         print(
             f"accuracy: {hits / len(labels):.4f} ({hits}/{len(labels)}) "
             f"[{compiled.target.name}, {args.steps} steps; argmax of output '{names[0]}' "
-            f"averaged over the last {args.steps - args.steps // 2} steps]"
+            f"after the last step, readout '{compiled.graph.op(names[0]).readout}']"
         )
     elif not args.output:
         with np.printoptions(precision=4, suppress=True, threshold=200):
             for name, y in zip(names, ys, strict=True):
-                print(f"output '{name}' {list(y.shape)}; readout (mean over the last half of the steps):")
+                print(f"output '{name}' {list(y.shape)}; value after the last step (readout '{compiled.graph.op(name).readout}'):")
                 print(readout(y))
     return 0
 

@@ -32,8 +32,8 @@ def digits():
 
 
 def readout_accuracy(y, labels) -> float:
-    """Argmax of the output averaged over the last half of the steps (as `snnc run`)."""
-    scores = y[:, y.shape[1] // 2 :].mean(axis=1)
+    """Argmax of the output after the last step (its running-mean readout, as `snnc run`)."""
+    scores = y[:, -1]
     return float(np.mean(scores.argmax(axis=1) == labels))
 
 
