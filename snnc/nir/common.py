@@ -156,3 +156,13 @@ def nir_key(name: str, taken: set[str]) -> str:
         i += 1
     taken.add(key)
     return key
+
+
+class Refuse(Exception):
+    """One node cannot be translated (export or import): ``reason`` and an optional ``hint``;
+    the translator collects them and raises one error naming every node."""
+
+    def __init__(self, reason: str, hint: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint

@@ -23,6 +23,7 @@ from snnc.nir.common import (
     HINT_FORMAT,
     HINT_KEY,
     NIRExportError,
+    Refuse,
     dump_attrs,
     neuron_approximations,
     nir_key,
@@ -69,15 +70,6 @@ _NO_EQUIVALENT = {
         None,
     ),
 }
-
-
-class _Refuse(Exception):
-    """One node cannot be exported: ``reason`` and an optional ``hint``."""
-
-    def __init__(self, reason: str, hint: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -127,7 +119,7 @@ class _Exporter:
             op = self.g.op(n)
             try:
                 self._emit(n, op)
-            except _Refuse as e:
+            except Refuse as e:
                 self.problems.append((n, op.kind, e.reason, e.hint))
                 # a stand-in value, so that the nodes after this one are checked too and
                 # every problem is reported at once (nothing is written after a problem)
@@ -171,7 +163,7 @@ class _Exporter:
         self.nodes[key] = node
         for src in inputs:
             if (src, key) in self.edges:
-                raise _Refuse(
+                raise Refuse(
                     f"'{src}' would feed NIR node '{key}' twice (NIR edges are unique)",
                     "give the duplicated input a coefficient other than 1",
                 )
@@ -233,7 +225,7 @@ class _Exporter:
             shape = self.g.type(n).shape
             try:
                 extra = _bias_over_gain(op, shape)
-            except _Refuse:
+            except Refuse:
                 continue  # reported when the neuron itself is emitted
             if not isinstance(producer, ops.Dense):
                 extra = reduce_param(extra)
@@ -259,7 +251,7 @@ class _Exporter:
         else:
             per_channel = reduce_param(np.broadcast_to(bias, shape))
             if per_channel.ndim > 1:
-                raise _Refuse(
+                raise Refuse(
                     f"its bias varies over the {list(shape[:-1])} positions of an image; NIR can "
                     "add it only per channel (a convolution bias)"
                 )
@@ -287,7 +279,7 @@ class _Exporter:
                     bias=b,
                 )
             else:
-                raise _Refuse(f"its bias needs a {len(spatial)}-D convolution; NIR has 1-D and 2-D")
+                raise Refuse(f"its bias needs a {len(spatial)}-D convolution; NIR has 1-D and 2-D")
         self._add(key, node, [v.key], hint)
         return _Val(key, shape, v.perm)
 
@@ -295,7 +287,7 @@ class _Exporter:
     def _emit(self, n: str, op: ops.Op) -> None:
         # exact classes first: Conv3D subclasses Conv2D, which is exported
         if type(op) in _NO_EQUIVALENT:
-            raise _Refuse(*_NO_EQUIVALENT[type(op)])
+            raise Refuse(*_NO_EQUIVALENT[type(op)])
         if isinstance(op, ops.Input):
             return self._emit_input(n, op)
         if isinstance(op, ops.Output):
@@ -317,11 +309,11 @@ class _Exporter:
         if op.has(T.Neuron):
             return self._emit_neuron(n, op)
         if op.has(T.Activation):
-            raise _Refuse(
+            raise Refuse(
                 "an ANN activation is left in the graph",
                 "lower the model to spiking neurons first (lower-activations)",
             )
-        raise _Refuse(f"NIR has no equivalent of {op.kind}")
+        raise Refuse(f"NIR has no equivalent of {op.kind}")
 
     def _emit_input(self, n, op):
         import nir
@@ -357,7 +349,7 @@ class _Exporter:
 
         v = self._input(n)
         if len(v.shape) != 1:
-            raise _Refuse(
+            raise Refuse(
                 f"it applies to the last axis of a {list(v.shape)} value; NIR's Affine takes vectors",
                 "flatten the value first",
             )
@@ -379,7 +371,7 @@ class _Exporter:
         v = self._input(n)
         ns = op.weight.ndim - 2
         if len(v.shape) != ns + 1:
-            raise _Refuse(
+            raise Refuse(
                 f"its input {list(v.shape)} has leading axes besides {ns} spatial and "
                 "one channel axis (TimeDistributed); NIR convolutions have none"
             )
@@ -424,10 +416,10 @@ class _Exporter:
         import nir
 
         if len(op.pool_size) != 2:
-            raise _Refuse(f"NIR pools in 2-D only (this pools over {len(op.pool_size)} axes)")
+            raise Refuse(f"NIR pools in 2-D only (this pools over {len(op.pool_size)} axes)")
         v = self._input(n)
         if len(v.shape) != 3:
-            raise _Refuse(f"its input {list(v.shape)} is not one [H, W, C] image")
+            raise Refuse(f"its input {list(v.shape)} is not one [H, W, C] image")
         spatial, kernel, strides = v.shape[:2], tuple(op.pool_size), tuple(op.strides)
         pads = resolve_padding(op.padding, spatial, kernel, strides, (1, 1))
         out_shape = self.g.type(n).shape
@@ -439,7 +431,7 @@ class _Exporter:
             self.vals[n] = _Val(key, out_shape)
             return
         if any(a != b for a, b in pads):
-            raise _Refuse(
+            raise Refuse(
                 f"its padding {[list(p) for p in pads]} is asymmetric; NIR pads both sides equally"
             )
         # snnc (TensorFlow) averages over the real cells only; NIR's AvgPool2d divides by
@@ -462,7 +454,7 @@ class _Exporter:
 
         v = self._input(n)
         if op.n_spatial != 2 or len(v.shape) != 3:
-            raise _Refuse(
+            raise Refuse(
                 f"NIR pools in 2-D only (input {list(v.shape)}, {op.n_spatial} spatial axes)"
             )
         hw = np.array(v.shape[:2])
@@ -492,7 +484,7 @@ class _Exporter:
         # edge its coefficient
         ins = [self._input(n, p) for p in range(len(op.coeffs))]
         if any(not _same_perm(ins[0].perm, v.perm) for v in ins[1:]):
-            raise _Refuse("its inputs are vectors flattened in different orders")
+            raise Refuse("its inputs are vectors flattened in different orders")
         shape = nir_shape(ins[0].shape)
         sources = []
         for i, (v, c) in enumerate(zip(ins, op.coeffs, strict=True)):
@@ -517,7 +509,7 @@ class _Exporter:
         rank = len(v.shape)
         per_axis = any(np.ndim(getattr(op, p)) for p in op.params)
         if per_axis and op.axis % rank != rank - 1:
-            raise _Refuse(
+            raise Refuse(
                 f"it scales along axis {op.axis} of {list(v.shape)}; NIR's Scale is "
                 "elementwise and snnc keeps only per-channel (last axis) scales here"
             )
@@ -538,20 +530,20 @@ class _Exporter:
 
         dtype = self.g.type(n).dtype
         if dtype.is_spike and dtype.bits:
-            raise _Refuse(
+            raise Refuse(
                 f"it emits graded spikes ({dtype}: up to {2**dtype.bits - 1} per step); "
                 "NIR's spikes are single events"
             )
         needed = neuron_approximations(op)
         if needed is None:
             what = "rate (non-spiking) neurons" if not op.spiking else f"a neuron like {op.kind}"
-            raise _Refuse(
+            raise Refuse(
                 f"NIR has no {what} (its spiking neurons are IF, LIF and CubaLIF)",
                 "lower to the if or lif neuron",
             )
         missing = [a for a in needed if a not in self.allowed]
         if missing:
-            raise _Refuse(
+            raise Refuse(
                 "needs the approximation(s) "
                 + "; ".join(f"{a}: {APPROXIMATIONS[a]}" for a in missing)
             )
@@ -601,7 +593,7 @@ def _bias_over_gain(op, shape) -> np.ndarray:
     gain = np.broadcast_to(np.asarray(op.gain, np.float64), shape)
     bias = np.broadcast_to(np.asarray(op.bias, np.float64), shape)
     if np.any((gain == 0) & (bias != 0)):
-        raise _Refuse(
+        raise Refuse(
             "a neuron with gain 0 and a bias is driven by its bias alone; NIR's IF "
             "(dv/dt = R I) cannot hold that"
         )
@@ -618,7 +610,7 @@ def _nir_padding(padding, spatial, kernel, strides, dilation):
         "same", spatial, kernel, strides, dilation
     ):
         return "same"
-    raise _Refuse(
+    raise Refuse(
         f"its padding {[list(p) for p in pads]} is asymmetric with stride {list(strides)}; "
         "NIR pads both sides equally (or 'same' at stride 1)"
     )

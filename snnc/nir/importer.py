@@ -33,6 +33,7 @@ from snnc.nir.common import (
     APPROXIMATIONS,
     HINT_KEY,
     NIRImportError,
+    Refuse,
     hint_of,
     hint_str,
     load_attrs,
@@ -56,13 +57,6 @@ log = logging.getLogger(__name__)
 
 #: dt of an imported graph when neither the caller nor snnc's hints say (NIR is continuous)
 DEFAULT_DT = 0.001
-
-
-class _Refuse(Exception):
-    def __init__(self, reason: str, hint: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ def _ints(x, n: int) -> tuple[int, ...]:
     if a.size == 1:
         return (int(a[0]),) * n
     if a.size != n:
-        raise _Refuse(f"has {a.size} values where {n} are expected ({x!r})")
+        raise Refuse(f"has {a.size} values where {n} are expected ({x!r})")
     return tuple(int(v) for v in a)
 
 
@@ -143,7 +137,7 @@ class _Translator:
                 continue  # an input was refused: reported already
             try:
                 self._translate(key, node, [self.vals[p] for p in self.preds[key]])
-            except _Refuse as e:
+            except Refuse as e:
                 self.problems.append((key, type(node).__name__, e.reason, e.hint))
         if self.problems:
             lines = [
@@ -221,7 +215,7 @@ class _Translator:
     def _one(self, key: str, ins: list[_Val]) -> _Val:
         """The single input of a node: NIR sums the edges entering a node."""
         if not ins:
-            raise _Refuse("it has no input edge")
+            raise Refuse("it has no input edge")
         if len(ins) == 1:
             return ins[0]
         return self._sum(self._fresh(f"{self.names[key]}.sum"), ins)
@@ -232,13 +226,13 @@ class _Translator:
             if (v.perm is None) != (perm is None) or (
                 perm is not None and not np.array_equal(v.perm, perm)
             ):
-                raise _Refuse(
+                raise Refuse(
                     "its inputs are vectors in different element orders (flattened "
                     "from different shapes)"
                 )
         shapes = {self._shape(v) for v in ins}
         if len(shapes) != 1:
-            raise _Refuse(f"its input edges carry different shapes {sorted(shapes)}")
+            raise Refuse(f"its input edges carry different shapes {sorted(shapes)}")
         coeffs = tuple(1.0 if v.coeff is None else v.coeff for v in ins)
         node = self.g.add(
             name, ops.Add(coeffs=coeffs), [v.node for v in ins], synapses=[v.synapse for v in ins]
@@ -253,7 +247,7 @@ class _Translator:
         if a.size == 1:
             a = np.full(nshape, a.ravel()[0])
         if a.size != int(np.prod(nshape)):
-            raise _Refuse(f"its {what} has {a.size} values for an input of {int(np.prod(nshape))}")
+            raise Refuse(f"its {what} has {a.size} values for an input of {int(np.prod(nshape))}")
         return from_nir_array(a, shape, v.perm)
 
     # ------------------------------------------------------------------ nodes
@@ -291,13 +285,13 @@ class _Translator:
         if t in (nir.LIF, nir.CubaLIF):
             return self._lif(key, node, name, ins)
         if t is nir.NIRGraph:
-            raise _Refuse("a nested NIR graph", "flatten the subgraph into the top-level graph")
+            raise Refuse("a nested NIR graph", "flatten the subgraph into the top-level graph")
         what = {
             "Delay": "NIR's Delay (snnc has no transmission delays)",
             "Threshold": "a bare Threshold (snnc has spiking neurons, not threshold units)",
             "I": "a bare integrator I (snnc has no non-spiking integrator)",
         }.get(t.__name__, f"NIR's {t.__name__}")
-        raise _Refuse(f"snnc has no equivalent of {what}")
+        raise Refuse(f"snnc has no equivalent of {what}")
 
     def _input(self, key, node, name):
         shape = snnc_shape(np.asarray(node.input_type["input"]).ravel())
@@ -331,13 +325,13 @@ class _Translator:
         shape = self._shape(x)
         w = _arr(node.weight)
         if w.ndim != 2:
-            raise _Refuse(f"its weight has {w.ndim} dimensions (snnc reads [out, in] matrices)")
+            raise Refuse(f"its weight has {w.ndim} dimensions (snnc reads [out, in] matrices)")
         if len(shape) != 1 or w.shape[1] != shape[0]:
-            raise _Refuse(f"its weight {list(w.shape)} does not take the input {list(shape)}")
+            raise Refuse(f"its weight {list(w.shape)} does not take the input {list(shape)}")
         weight = dense_from_nir(w, x.perm)
         bias = _arr(node.bias).reshape(-1) if type(node) is nir.Affine else None
         if bias is not None and bias.size != w.shape[0]:
-            raise _Refuse(f"its bias has {bias.size} values for {w.shape[0]} outputs")
+            raise Refuse(f"its bias has {bias.size} values for {w.shape[0]} outputs")
         if w.shape[0] == w.shape[1] and np.array_equal(w, np.eye(w.shape[0])):
             # identity in NIR's element order (e.g. snnc's bias node): elementwise, the
             # vector keeps its order
@@ -358,7 +352,7 @@ class _Translator:
         offset = reduce_param(offset)
         shape = self._shape(x)
         if offset.ndim and offset.shape != (shape[-1],):
-            raise _Refuse(
+            raise Refuse(
                 "its bias differs between positions of an image; snnc adds offsets per channel"
             )
         return _Val(self._add(name, ops.Affine(scale=1.0, offset=offset), x), x.perm, x.perm_shape)
@@ -367,11 +361,11 @@ class _Translator:
         x = self._one(key, ins)
         shape = self._shape(x)
         if len(shape) != ns + 1:
-            raise _Refuse(f"its input {list(shape)} is not a {ns}-D [*spatial, C] value")
+            raise Refuse(f"its input {list(shape)} is not a {ns}-D [*spatial, C] value")
         w = _arr(node.weight)
         groups = int(np.asarray(node.groups).ravel()[0])
         if w.ndim != ns + 2 or groups < 1 or w.shape[1] * groups != shape[-1]:
-            raise _Refuse(
+            raise Refuse(
                 f"its weight {list(w.shape)} (groups={groups}) does not take "
                 f"{shape[-1]} input channels"
             )
@@ -381,9 +375,9 @@ class _Translator:
             padding = padding.decode()
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise _Refuse(f"padding {padding!r} is not 'same', 'valid' or integers")
+                raise Refuse(f"padding {padding!r} is not 'same', 'valid' or integers")
             if padding == "same" and any(s != 1 for s in strides):
-                raise _Refuse(
+                raise Refuse(
                     "padding 'same' with a stride > 1 (PyTorch forbids it; its meaning "
                     "is not defined)"
                 )
@@ -411,7 +405,7 @@ class _Translator:
         x = self._one(key, ins)
         shape = self._shape(x)
         if len(shape) != 3:
-            raise _Refuse(f"its input {list(shape)} is not a [C, H, W] image")
+            raise Refuse(f"its input {list(shape)} is not a [C, H, W] image")
         kernel, strides = _ints(node.kernel_size, 2), _ints(node.stride, 2)
         pads = _ints(node.padding, 2)
         pairs = tuple((p, p) for p in pads)
@@ -463,7 +457,7 @@ class _Translator:
             return
         start, end = int(np.asarray(node.start_dim)), int(np.asarray(node.end_dim))
         if start != 0 or end not in (-1, len(shape) - 1):
-            raise _Refuse(
+            raise Refuse(
                 f"it flattens axes {start}..{end} of a rank-{len(shape)} value; snnc "
                 "flattens all axes (NIR counts start_dim from the first non-batch axis)"
             )
@@ -499,7 +493,7 @@ class _Translator:
         full = self._params(s, x, "scale")
         scale = reduce_param(full)
         if scale.ndim and scale.shape != (full.shape[-1],):
-            raise _Refuse(
+            raise Refuse(
                 f"it scales each of the {list(full.shape)} elements of an image "
                 "separately; snnc scales per channel"
             )
@@ -512,7 +506,7 @@ class _Translator:
         ``r != 1`` needs a scaling node (called ``name`` when it is the NIR node's own)."""
         t = _uniform(_arr(tau))
         if t is None or not (t > 0 and math.isfinite(t)):
-            raise _Refuse(
+            raise Refuse(
                 "its time constants differ between neurons (or are not > 0); an snnc "
                 "synapse has one time constant"
             )
@@ -523,7 +517,7 @@ class _Translator:
         full = self._params(r, x, "r")
         scale = reduce_param(full)
         if scale.ndim and scale.shape != (full.shape[-1],):
-            raise _Refuse("its r differs between elements of an image; snnc scales per channel")
+            raise Refuse("its r differs between elements of an image; snnc scales per channel")
         node = self.g.add(
             name if primary else self._fresh(name),
             ops.Affine(scale=scale, offset=0.0),
@@ -535,7 +529,7 @@ class _Translator:
     @staticmethod
     def _check_zero(a, what: str, desc: str) -> None:
         if np.any(_arr(a) != 0):
-            raise _Refuse(
+            raise Refuse(
                 f"{desc}: snnc's neurons reset to 0 and its synapses have no offset "
                 f"({what} must be 0)"
             )
@@ -543,7 +537,7 @@ class _Translator:
     def _threshold(self, node) -> np.ndarray:
         theta = _arr(node.v_threshold)
         if np.any(theta <= 0):
-            raise _Refuse("a threshold <= 0 (snnc scales voltages so that the threshold is 1)")
+            raise Refuse("a threshold <= 0 (snnc scales voltages so that the threshold is 1)")
         reset = getattr(node, "v_reset", None)
         if reset is not None:
             self._check_zero(reset, "v_reset", "it resets to v_reset != 0")
@@ -552,7 +546,7 @@ class _Translator:
     def _need(self, op) -> None:
         missing = [a for a in neuron_approximations(op) if a not in self.allowed]
         if missing:
-            raise _Refuse(
+            raise Refuse(
                 f"snnc's {op.kind} differs from it; needs the approximation(s) "
                 + "; ".join(f"{a}: {APPROXIMATIONS[a]}" for a in missing)
             )
@@ -578,7 +572,7 @@ class _Translator:
             tau = node.tau
         tau_rc = _uniform(_arr(tau))
         if tau_rc is None or not tau_rc > 0:
-            raise _Refuse(
+            raise Refuse(
                 "its membrane time constants differ between neurons (or are not > 0); "
                 "snnc's LIF has one tau_rc"
             )
