@@ -193,30 +193,10 @@ def load_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         ModelFileError: the file cannot be read, lacks ``x`` or ``y`` (the message lists
             the keys it has), or ``x`` / ``y`` have bad shapes or non-integer labels.
     """
+    from snnc.datafiles import read_xy_npz
     from snnc.errors import ModelFileError
 
-    path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ModelFileError(
-            f"{path}: cannot read sweep data ({e})",
-            hint="give a .npz made with np.savez(path, x=inputs, y=labels)",
-        ) from None
-    if isinstance(data, np.ndarray):
-        raise ModelFileError(
-            f"{path}: a single array, not a .npz with arrays 'x' and 'y'",
-            hint="np.savez(path, x=inputs, y=labels)",
-        )
-    with data:
-        missing = [k for k in ("x", "y") if k not in data.files]
-        if missing:
-            raise ModelFileError(
-                f"{path}: no array {' or '.join(repr(k) for k in missing)} (it has: "
-                f"{', '.join(data.files) or 'nothing'})",
-                hint="np.savez(path, x=inputs, y=labels)",
-            )
-        x, y = data["x"], data["y"]
+    x, y = read_xy_npz(path, "sweep data")
     try:
         return check_data(x, y)
     except SnncError as e:

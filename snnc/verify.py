@@ -53,14 +53,13 @@ import os
 import sys
 import time
 import types
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import CodegenError, InputShapeError, ModelFileError, SnncError
+from snnc.errors import CodegenError, InputShapeError, SnncError
 from snnc.ir import ops
 from snnc.ir import traits as T
 from snnc.ir.graph import Graph
@@ -391,38 +390,10 @@ def read_data(data) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
     """
     where = "data"
     if isinstance(data, (str, os.PathLike)):
+        from snnc.datafiles import read_xy_npz
+
         where = str(data)
-        path = Path(data)
-        if not path.is_file():
-            raise ModelFileError(
-                f"{path}: no such file",
-                hint="give a .npz with arrays x (inputs) and y (integer labels)",
-            )
-        try:
-            f = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise ModelFileError(
-                f"{path}: cannot read data ({e})",
-                hint="give a .npz with arrays x (inputs) and y (integer labels)",
-            ) from None
-        if isinstance(f, np.ndarray):
-            raise SnncError(
-                f"{path}: a single array, not a .npz archive with x and y",
-                hint="save the data with np.savez(path, x=inputs, y=integer_labels), or pass "
-                "--input x.npy --labels y.npy",
-            )
-        with f:
-            missing = [k for k in ("x", "y") if k not in f.files]
-            if missing:
-                raise SnncError(
-                    f"{path}: no array(s) {', '.join(missing)} "
-                    f"(it holds {', '.join(f.files) or 'nothing'})",
-                    hint="save the data with np.savez(path, x=inputs, y=integer_labels)",
-                )
-            try:
-                x, y = f["x"], f["y"]
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # corrupt or pickled
-                raise ModelFileError(f"{path}: cannot read x / y ({e})") from None
+        x, y = read_xy_npz(data)
     elif isinstance(data, Mapping):
         if "x" not in data or "y" not in data:
             raise SnncError("data: a mapping needs keys 'x' and 'y'")

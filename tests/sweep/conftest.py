@@ -6,7 +6,6 @@ first samples only, to stay fast (each grid point simulates every sample).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"
 MODEL = DIGITS / "digits_cnn.keras"
-
-
-@pytest.fixture(scope="session")
-def digits_split():
-    """``(x_train, y_train, x_test, y_test)`` of examples/digits (seeded, stratified)."""
-    sys.path.insert(0, str(DIGITS))
-    try:
-        from data import load_split
-    finally:
-        sys.path.remove(str(DIGITS))
-    return load_split()
 
 
 @pytest.fixture(scope="session")

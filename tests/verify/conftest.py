@@ -4,7 +4,6 @@ it, and copies of the model with one layer's weights sign-flipped (made with Ten
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,14 +20,9 @@ LAYERS = ("conv1", "conv2", "flatten", "logits")
 
 
 @pytest.fixture(scope="session")
-def digits():
+def digits(digits_split):
     """``(x_train, y_train, x_test, y_test)`` of examples/digits (450 test images)."""
-    sys.path.insert(0, str(DIGITS))
-    try:
-        from data import load_split
-    finally:
-        sys.path.remove(str(DIGITS))
-    return load_split()
+    return digits_split
 
 
 @pytest.fixture(scope="session")
