@@ -307,23 +307,24 @@ class LoihiIF(NeuronOp):
         return f"nengo_loihi.neurons.LoihiSpikingRectifiedLinear(amplitude={num(self.amplitude)})"
 
 
-def graded_if_step(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
+def graded_if_step(x, gain, bias, out, voltage, dt, amplitude, max_spikes, signed):
     """Graded integrate-and-fire: ``n = clip(floor(v), 0, max_spikes)`` spikes per step,
-    subtractive reset (the voltage keeps what was not emitted)."""
+    subtractive reset (the voltage keeps what was not emitted). ``signed`` (1.0): the voltage
+    integrates ``J`` with its sign (``iaf``); 0.0: only ``max(J, 0)`` (``graded-if``)."""
     j = gain * x + bias
-    v = voltage + np.maximum(j, 0) * dt
-    n_spikes = np.minimum(np.floor(v), max_spikes)
+    v = voltage + (j if signed else np.maximum(j, 0)) * dt
+    n_spikes = np.clip(np.floor(v), 0, max_spikes)
     out[...] = (amplitude / dt) * n_spikes
     voltage[...] = v - n_spikes
 
 
-def graded_if_step_loop(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
+def graded_if_step_loop(x, gain, bias, out, voltage, dt, amplitude, max_spikes, signed):
     scale = amplitude / dt
     for b in range(x.shape[0]):
         for i in range(x.shape[1]):
             j = gain[i] * x[b, i] + bias[i]
-            v = voltage[b, i] + max(j, 0.0) * dt
-            n_spikes = min(np.floor(v), max_spikes)
+            v = voltage[b, i] + (j if signed else max(j, 0.0)) * dt
+            n_spikes = min(max(np.floor(v), 0.0), max_spikes)
             out[b, i] = scale * n_spikes
             voltage[b, i] = v - n_spikes
 
@@ -393,8 +394,11 @@ class GradedIF(NeuronOp):
     def max_rate(self, dt):
         return (2**self.bits - 1) / dt
 
+    #: the voltage integrates J with its sign (``iaf``) or only its positive part
+    signed: ClassVar[bool] = False
+
     def step_params(self, dt):
-        return (dt, self.amplitude, float(2**self.bits - 1))
+        return (dt, self.amplitude, float(2**self.bits - 1), float(self.signed))
 
     def initial_state(self):
         return {"voltage": float(self.v_init)}
@@ -402,27 +406,6 @@ class GradedIF(NeuronOp):
     def nengo(self):
         init = f'initial_state={{"voltage": nengo.dists.Choice([{num(self.v_init)}])}}'
         return f"GradedIF(bits={self.bits!r}, amplitude={num(self.amplitude)}, {init})"
-
-
-def iaf_step(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
-    """Signed integrate-and-fire: the voltage integrates ``J`` with its sign (inhibition
-    lowers it), ``n = clip(floor(v), 0, max_spikes)`` spikes, subtractive reset."""
-    j = gain * x + bias
-    v = voltage + j * dt
-    n_spikes = np.clip(np.floor(v), 0, max_spikes)
-    out[...] = (amplitude / dt) * n_spikes
-    voltage[...] = v - n_spikes
-
-
-def iaf_step_loop(x, gain, bias, out, voltage, dt, amplitude, max_spikes):
-    scale = amplitude / dt
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            j = gain[i] * x[b, i] + bias[i]
-            v = voltage[b, i] + j * dt
-            n_spikes = min(max(np.floor(v), 0.0), max_spikes)
-            out[b, i] = scale * n_spikes
-            voltage[b, i] = v - n_spikes
 
 
 _IAF_SOURCE = _GRADED_IF_SOURCE.replace("class GradedIF(", "class SignedIAF(").replace(
@@ -449,8 +432,7 @@ class IAF(GradedIF):
     option: ClassVar[str] = "iaf"
     summary: ClassVar[str] = "signed integrate-and-fire, 0..2**bits-1 spikes/step (sinabs IAF)"
     nengo_source: ClassVar[str] = _IAF_SOURCE
-    step = staticmethod(iaf_step)
-    step_loop = staticmethod(iaf_step_loop)
+    signed: ClassVar[bool] = True
 
     def nengo(self):
         return super().nengo().replace("GradedIF(", "SignedIAF(", 1)
