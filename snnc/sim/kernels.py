@@ -4,7 +4,7 @@ A backend is a namespace of kernels with the same names and the same arithmetic:
 :class:`NumpyKernels` here (the reference) and :mod:`snnc.sim.numba_kernels` (compiled, the
 default). The plan (:mod:`snnc.sim.plan`) calls only these names, so both backends run the
 very same schedule and agree bit for bit (see the tests); the event-driven path is the numba
-backend's only (the NumPy scatter twins exist to test it).
+backend's only (the NumPy twins of its kernels exist to test them).
 
 ========================= =====================================================================
 ``neuron_step(cls)``      a spiking neuron class's step (the catalogue, :mod:`snnc.ir.neurons`):
@@ -12,8 +12,9 @@ backend's only (the NumPy scatter twins exist to test it).
 ``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
-``scatter_dense``         ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
-``scatter_conv2d``        a 2-D convolution of a sparse ``x`` by scattering each spike's weights
+``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
+``gather_conv2d``         a 2-D convolution of a sparse ``x``: each output sums the weights of
+                          the non-zero inputs in its window
 ``loihi_compartments``    nengo-loihi's integer compartment update (Loihi mode)
 ========================= =====================================================================
 
@@ -51,31 +52,6 @@ def neuron_step(cls: type, backend: str) -> Callable:
     """The step function of spiking neuron class ``cls`` for ``backend`` (``"numpy"`` or
     ``"numba"``). numba is imported only when the numba step is asked for."""
     return get_kernels(backend).neuron_step(cls)
-
-
-def conv_scatter_table(in_hw, out_hw, kernel, strides, dilation, pads_before):
-    """For the event-driven 2-D convolution: which ``(output pixel, kernel tap)`` pairs each
-    input pixel feeds. Returns ``(start, opos, taps)``: the pairs of input pixel ``p``
-    (``iy * W + ix``) are ``opos[start[p]:start[p+1]]`` (``oy * OW + ox``) and the same
-    slice of ``taps`` (``ky * KW + kx``)."""
-    (h, w), (oh, ow), (kh, kw) = in_hw, out_hw, kernel
-    (sy, sx), (dy, dx), (pt, pl) = strides, dilation, pads_before
-    start, opos, taps = [0], [], []
-    for iy in range(h):
-        for ix in range(w):
-            for ky in range(kh):
-                ny = iy + pt - ky * dy
-                if ny < 0 or ny % sy or ny // sy >= oh:
-                    continue
-                for kx in range(kw):
-                    nx = ix + pl - kx * dx
-                    if nx < 0 or nx % sx or nx // sx >= ow:
-                        continue
-                    opos.append((ny // sy) * ow + nx // sx)
-                    taps.append(ky * kw + kx)
-            start.append(len(opos))
-    as64 = lambda a: np.asarray(a, np.int64)  # noqa: E731
-    return as64(start), as64(opos), as64(taps)
 
 
 def get_kernels(backend: str):
@@ -142,25 +118,36 @@ class NumpyKernels:
         return int(np.count_nonzero(x))
 
     @staticmethod
-    def scatter_dense(x, w, out):
-        """``out = x @ w`` for a sparse ``x (R, K)`` (the NumPy twin is the product)."""
-        np.matmul(x, w, out=out)
+    def gather_dense(x, w, out):
+        """``out = x @ w`` for a sparse ``x (R, K)``, summing the rows of ``w`` in ascending
+        ``k`` (NumPy twin of the numba kernel, in its order: zero inputs add exact zeros)."""
+        acc = np.zeros(out.shape, out.dtype)
+        for k in range(w.shape[0]):
+            acc += x[:, k, None] * w[k]
+        out[...] = acc
 
     @staticmethod
-    def scatter_conv2d(x, w, out, start, opos, taps):
+    def gather_conv2d(x, w, out, sy, sx, dy, dx, pt, pl):
         """A 2-D convolution of a sparse ``x (R, H, W, C)`` by ``w (KH, KW, C, O)`` into
-        ``out (R, OH, OW, O)``: each non-zero input adds its weights to the outputs it feeds,
-        listed by :func:`conv_scatter_table` (NumPy twin, spike by spike in the numba
-        kernel's order; slow, for tests)."""
-        r_, h, w_, c = x.shape
-        o = w.shape[3]
-        of = out.reshape(r_, -1)
-        of[...] = 0
-        wf = w.reshape(-1, c, o)
-        for r, p, ci in zip(*np.nonzero(x.reshape(r_, h * w_, c)), strict=True):
-            s = x.reshape(r_, h * w_, c)[r, p, ci]
-            for e in range(start[p], start[p + 1]):
-                of[r, opos[e] * o : (opos[e] + 1) * o] += s * wf[taps[e], ci]
+        ``out (R, OH, OW, O)`` (strides, dilation, padding before), summing, for each output
+        pixel, the weight rows of the non-zero inputs in its window: taps in ``(ky, kx)``
+        order, channels ascending (NumPy twin of the numba kernel, in its order; for tests).
+        Zero inputs and padding add exact zeros, so the sums equal the kernel's bit for bit."""
+        _, h, w_, c = x.shape
+        kh, kw, _, o = w.shape
+        _, oh, ow, _ = out.shape
+        acc = np.zeros(out.shape, out.dtype)
+        for ky in range(kh):
+            iy = np.arange(oh) * sy - pt + ky * dy
+            for kx in range(kw):
+                ix = np.arange(ow) * sx - pl + kx * dx
+                oky, okx = (iy >= 0) & (iy < h), (ix >= 0) & (ix < w_)
+                patch = x[:, iy[oky]][:, :, ix[okx]]  # (R, oh', ow', C)
+                sub = acc[:, oky][:, :, okx]
+                for ci in range(c):
+                    sub += patch[..., ci, None] * w[ky, kx, ci]
+                acc[np.ix_(np.arange(len(x)), np.flatnonzero(oky), np.flatnonzero(okx))] = sub
+        out[...] = acc
 
     @staticmethod
     def loihi_compartments(

@@ -59,8 +59,7 @@ from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
 )
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
-from snnc.sim.kernels import conv_scatter_table
-from snnc.sim.plan import Frame, Instr, Plan, cols_block, conv_gemm, events_pay
+from snnc.sim.plan import Frame, Instr, Plan, cols_block, conv_gemm, events_pay, window_uses
 
 # nengo_loihi/builder/discretize.py and block.py (1.1.0)
 MAX_COMPARTMENTS = 1024
@@ -221,7 +220,7 @@ class _Input:
     in4: tuple = ()
     out4: tuple = ()
     cols: tuple = ()
-    table: tuple = ()  # conv_scatter_table for the event-driven path
+    uses: float = 1.0  # windows (dense: rows) a non-zero input is used in (event-driven cost)
     fanout: float = 0.0  # multiply-adds per input spike (event-driven cost)
     row_macs: int = 0  # multiply-adds per sample-step (GEMM cost)
     block: int = 1  # im2col rows per GEMM
@@ -364,9 +363,7 @@ class ChipLayer(Instr):
                 kh, kw, cin, cout = w32.shape
                 pads = resolve_padding(padding, in3[:2], (kh, kw), strides, (1, 1))
                 geometry = (strides[0], strides[1], 1, 1, pads[0][0], pads[1][0])
-                table = conv_scatter_table(
-                    in3[:2], out3[:2], (kh, kw), strides, (1, 1), geometry[4:]
-                )
+                uses = window_uses(in3[:2], out3[:2], (kh, kw), strides, (1, 1), geometry[4:])
                 return _Input(
                     src,
                     size,
@@ -376,8 +373,8 @@ class ChipLayer(Instr):
                     in4=in3,
                     out4=out3,
                     cols=(*out3[:2], kh, kw, cin),
-                    table=table,
-                    fanout=len(table[1]) / (in3[0] * in3[1]) * cout,
+                    uses=uses,
+                    fanout=uses * cout,
                     row_macs=out3[0] * out3[1] * kh * kw * cin * cout,
                 )
         # any other chain: its exact matrix (as the codegen's Dense / Sparse transform)
@@ -427,7 +424,12 @@ class ChipLayer(Instr):
         events = self.event == "always" or (
             self.event == "auto"
             and events_pay(
-                k.count_nonzero(s), s.size, inp.fanout, s.size / inp.size * inp.row_macs, s.itemsize
+                k.count_nonzero(s),
+                s.size,
+                inp.uses,
+                inp.fanout,
+                s.size / inp.size * inp.row_macs,
+                s.itemsize,
             )
         )
         fr.modes.setdefault(self.node, [0, 0])[0 if events else 1] += 1
@@ -435,13 +437,13 @@ class ChipLayer(Instr):
         if inp.conv is None:
             s2 = s.reshape(r, inp.size)
             if events:
-                k.scatter_dense(s2, inp.w, q)
+                k.gather_dense(s2, inp.w, q)
             else:
                 np.matmul(s2, inp.w, out=q)
             return
         s4, q4 = s.reshape((r, *inp.in4)), q.reshape((r, *inp.out4))
         if events:
-            k.scatter_conv2d(s4, inp.w, q4, *inp.table)
+            k.gather_conv2d(s4, inp.w, q4, *inp.conv)
         else:
             buf = fr.buffers[f"{self.node}:cols{i}"].view(self.qdtype)
             conv_gemm(

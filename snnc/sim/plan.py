@@ -17,7 +17,7 @@ Filter after the weights
     A lowpass is linear, so ``W @ lowpass(s) + b == lowpass(W @ s) + b``. When a synapse
     feeds a dense layer or convolution (directly or through flatten/reshape, whose filtered
     value then only exists for probes), the plan filters the layer's *output* instead: the
-    weights multiply the spikes themselves, which are sparse (the event-driven path scatters
+    weights multiply the spikes themselves, which are sparse (the event-driven path visits
     only the non-zero ones) and exact small multiples of ``amplitude / dt``. This is also the
     order nengo builds (transform, then synapse).
 
@@ -25,9 +25,9 @@ Instructions (one class per kernel family, chosen through :data:`BUILDERS`, keye
 
 =================== =========================================================================
 ``Weighted``        dense / 2-D and 1-D convolution: GEMM (im2col in L2-sized row blocks, no
-                    padded copies) or event-driven scatter of the spikes (chosen per window by
-                    :func:`events_pay`), then the bias, or the synapse scan that adds the bias
-                    in the same pass
+                    padded copies) or event-driven (the weight rows of the non-zero inputs
+                    only; chosen per window by :func:`events_pay`), then the bias, or the
+                    synapse scan that adds the bias in the same pass
 ``Neurons``         a spiking neuron layer: its catalogue step, once per step of the window
 ``Filter``          a synapse that could not move after weights (filters in the source space)
 ``Generic``         any other op: :func:`snnc.ir.interpreter.run_kernel` on ``n * rows`` samples
@@ -54,25 +54,42 @@ from snnc.ir.interpreter import KERNELS, run_kernel
 from snnc.ir.neurons import NeuronOp
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
-from snnc.sim.kernels import conv_scatter_table, lowpass_coefficients
+from snnc.sim.kernels import lowpass_coefficients
 
 #: cost model of the event-driven path against the GEMM path ("auto" takes the cheaper one,
-#: per window): ns per spike, per multiply-add and per input element scanned for the scatter
-#: kernels; ns per multiply-add for im2col + GEMM (float32; float64 costs twice). Fitted on
-#: AVX2, one core, over the conv and dense shapes of benchmarks/kernel_speed.py at densities
-#: 2-20%: scanning for the non-zero inputs (~1 ns each) is the scatter's fixed cost, so it
-#: pays below ~5-15% density, depending on the layer's fan-out.
-SCATTER_NS_PER_SPIKE = 16.7
-SCATTER_NS_PER_MAC = 0.139
-SCATTER_NS_PER_INPUT = 1.04
+#: per window). Event-driven: ns per input element scanned for non-zeros, per *use* of a
+#: non-zero input (a dense row, or one window of a convolution it falls in: an index load and
+#: a weight-row lookup) and per multiply-add; GEMM: ns per multiply-add of im2col + GEMM
+#: (float32; float64 costs twice). Fitted by ``benchmarks/event_cost.py`` on AVX2 (Zen 3),
+#: one core, over the conv and dense shapes of ``benchmarks/kernel_speed.py`` at densities
+#: 2-40% (relative to the GEMM rate, which sets the scale): the event path's multiply-add
+#: costs about twice the GEMM's, so it pays below ~15-25% density, depending on the shape.
+EVENT_NS_PER_INPUT = 0.5
+EVENT_NS_PER_USE = 2.0
+EVENT_NS_PER_MAC = 0.09
 GEMM_NS_PER_MAC = 0.043
 
 
-def events_pay(nnz: int, size: int, fanout: float, dense_macs: float, itemsize: int) -> bool:
-    """Is scattering ``nnz`` spikes (of ``size`` inputs, each feeding ``fanout``
-    multiply-adds) cheaper than the ``dense_macs`` multiply-adds of the GEMM path?"""
-    event = nnz * (SCATTER_NS_PER_SPIKE + SCATTER_NS_PER_MAC * fanout) + SCATTER_NS_PER_INPUT * size
+def events_pay(
+    nnz: int, size: int, uses: float, fanout: float, dense_macs: float, itemsize: int
+) -> bool:
+    """Is the event-driven product of ``nnz`` non-zero inputs (of ``size``; each used
+    ``uses`` times, for ``fanout`` multiply-adds in all) cheaper than the ``dense_macs``
+    multiply-adds of the GEMM path?"""
+    event = EVENT_NS_PER_INPUT * size + nnz * (EVENT_NS_PER_USE * uses + EVENT_NS_PER_MAC * fanout)
     return event < GEMM_NS_PER_MAC * dense_macs * itemsize / 4
+
+
+def window_uses(in_hw, out_hw, kernel, strides, dilation, pads_before) -> float:
+    """How many convolution windows an input pixel falls in, on average (the event-driven
+    path's uses per non-zero input): valid ``(output, tap)`` pairs over input pixels."""
+    pairs = 1
+    for n_in, n_out, k, st, dil, pad in zip(
+        in_hw, out_hw, kernel, strides, dilation, pads_before, strict=True
+    ):
+        pos = np.arange(n_out)[:, None] * st - pad + np.arange(k)[None, :] * dil
+        pairs *= int(np.count_nonzero((pos >= 0) & (pos < n_in)))
+    return pairs / math.prod(in_hw)
 
 
 EVENT_MODES = ("auto", "always", "never")
@@ -246,8 +263,8 @@ class Generic(Instr):
 
 class Weighted(Instr):
     """A dense layer or a (1-D or 2-D, ungrouped) convolution, by GEMM or, for sparse spike
-    inputs, by scattering each spike's weights; then either the bias, or (a synapse moved
-    after the weights) the lowpass scan that adds the bias in the same pass.
+    inputs, by summing the weight rows of the non-zero inputs only; then either the bias, or
+    (a synapse moved after the weights) the lowpass scan that adds the bias in the same pass.
 
     A convolution's GEMM multiplies the im2col matrix ``(R * OH * OW, KH * KW * C)`` by the
     weight ``(KH * KW * C, O)``; ``im2col2d`` writes zeros for padded cells, so no padded copy
@@ -275,7 +292,8 @@ class Weighted(Instr):
             self.k = in_shape[-1]
             self.w = np.ascontiguousarray(w)
             # cost model: per input row of k values, k * n multiply-adds; n per spike
-            self.in_size, self.row_macs, self.fanout = self.k, self.k * w.shape[1], w.shape[1]
+            self.in_size, self.row_macs = self.k, self.k * w.shape[1]
+            self.uses, self.fanout = 1.0, w.shape[1]
             return
         # convolution: 1-D runs as 2-D with a unit height
         nsp = op.n_spatial
@@ -292,13 +310,10 @@ class Weighted(Instr):
         self.in4 = (*spatial, cin)
         self.out4 = (*o_sp, w.shape[-1])
         self.conv = (strides[0], strides[1], dil[0], dil[1], pads[0][0], pads[1][0])
-        self.table = conv_scatter_table(
-            spatial, o_sp, w.shape[:2], strides, dil, (pads[0][0], pads[1][0])
-        )
         self.in_size = math.prod(self.in4)
         self.row_macs = math.prod(o_sp) * w.shape[0] * w.shape[1] * cin * w.shape[-1]
-        pixels = math.prod(spatial)
-        self.fanout = len(self.table[1]) / pixels * w.shape[-1]  # output pixels per input pixel
+        self.uses = window_uses(spatial, o_sp, w.shape[:2], strides, dil, (pads[0][0], pads[1][0]))
+        self.fanout = self.uses * w.shape[-1]
         self.w4 = np.ascontiguousarray(w)
         self.w = self.w4.reshape(kh * kw * cin, -1)
         self.cols = (*o_sp, kh, kw, cin)
@@ -314,6 +329,7 @@ class Weighted(Instr):
         use = self.event == "always" or events_pay(
             self.kernels.count_nonzero(x),
             x.size,
+            self.uses,
             self.fanout,
             x.size / self.in_size * self.row_macs,
             x.dtype.itemsize,
@@ -332,14 +348,14 @@ class Weighted(Instr):
         if self.conv is None:
             x2, u2 = x.reshape(-1, self.k), u.reshape(-1, self.w.shape[1])
             if events:
-                kern.scatter_dense(x2, self.w, u2)
+                kern.gather_dense(x2, self.w, u2)
             else:
                 np.matmul(x2, self.w, out=u2)
         else:
             r = n * rows * self.lead
             x4, u4 = x.reshape((r, *self.in4)), u.reshape((r, *self.out4))
             if events:
-                kern.scatter_conv2d(x4, self.w4, u4, *self.table)
+                kern.gather_conv2d(x4, self.w4, u4, *self.conv)
             elif self.im2col:
                 conv_gemm(
                     kern,

@@ -15,7 +15,7 @@ from sim_graphs import CASES, SYN, _Net, probe_spikes
 from snnc.ir import neurons, ops
 from snnc.ir.interpreter import run_kernel
 from snnc.sim import Simulator, lowpass_coefficients, simulate
-from snnc.sim.kernels import NumpyKernels, conv_scatter_table
+from snnc.sim.kernels import NumpyKernels
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_SRC = ROOT / "snnc" / "sim"
@@ -86,8 +86,8 @@ def test_event_driven_path_matches_dense(name):
 
 
 def test_event_mode_auto_chooses_by_density():
-    """'auto' scatters sparse spike inputs and multiplies dense ones (the cost model of
-    plan.events_pay); real-valued inputs never take the event path."""
+    """'auto' runs event-driven on sparse spike inputs and multiplies dense ones (the cost
+    model of plan.events_pay); real-valued inputs never take the event path."""
     net = _Net("density", (400,))
     quiet = net.add(neurons.IF(gain=30.0, amplitude=0.01), net.inputs[0])  # ~2% firing
     busy = net.add(neurons.IF(gain=3000.0, amplitude=0.01), net.inputs[0])  # fires every step
@@ -143,7 +143,7 @@ def test_filter_moved_after_weights_computes_the_ir_values():
 )
 @pytest.mark.parametrize("event", ["never", "always"])
 def test_weighted_convolutions_compute_the_interpreter_conv(conv, event):
-    """Spikes -> synapse -> convolution (im2col GEMM or scatter, filter after the weights):
+    """Spikes -> synapse -> convolution (im2col GEMM or event-driven, filter after the weights):
     the interpreter's conv applied to the filtered spikes."""
     shape = (7, 6, 3) if conv["kind"] is ops.Conv2D else (9, 3)
     net = _Net("conv", shape)
@@ -275,8 +275,8 @@ def _sparse(rng, shape, density=0.05):
     "geom", [(1, 1, 1, 1, 0, 0), (2, 2, 1, 1, 1, 1), (1, 2, 2, 1, 2, 0), (3, 1, 1, 2, 0, 1)]
 )
 def test_conv_kernels_match_their_numpy_twins(geom, dtype):
-    """im2col (with padding, strides, dilation) and the spike scatter: numba == NumPy twin
-    bit for bit, and both equal the GEMM of the im2col matrix up to rounding."""
+    """im2col (with padding, strides, dilation) and the event-driven gather: numba == NumPy
+    twin bit for bit, and both equal the GEMM of the im2col matrix up to rounding."""
     from snnc.sim import numba_kernels as nk
 
     sy, sx, dy, dx, pt, pl = geom
@@ -290,24 +290,54 @@ def test_conv_kernels_match_their_numpy_twins(geom, dtype):
     NumpyKernels.im2col2d(x, cols[1], sy, sx, dy, dx, pt, pl)
     np.testing.assert_array_equal(cols[0], cols[1])
     outs = [np.full((4, oh, ow, 5), np.nan, dtype) for _ in range(2)]
-    table = conv_scatter_table((9, 8), (oh, ow), (3, 2), (sy, sx), (dy, dx), (pt, pl))
-    nk.scatter_conv2d(x, w, outs[0], *table)
-    NumpyKernels.scatter_conv2d(x, w, outs[1], *table)
+    nk.gather_conv2d(x, w, outs[0], *geom)
+    NumpyKernels.gather_conv2d(x, w, outs[1], *geom)
     np.testing.assert_array_equal(outs[0], outs[1])
     gemm = cols[0].reshape(-1, 18) @ w.reshape(18, 5)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(outs[0], gemm.reshape(outs[0].shape), rtol=tol, atol=tol * 100)
 
 
-def test_dense_scatter_and_count():
+@pytest.mark.parametrize(
+    "geom",
+    [
+        ((9, 8), (3, 2), (1, 1), (1, 1), (0, 0)),
+        ((6, 6), (3, 3), (2, 2), (1, 1), (0, 0)),
+        ((7, 5), (3, 3), (1, 2), (2, 1), (2, 1)),
+        ((4, 4), (1, 1), (1, 1), (1, 1), (0, 0)),
+    ],
+)
+def test_window_uses_counts_the_windows_of_each_pixel(geom):
+    """The event path's cost model: windows per input pixel, against a brute-force count."""
+    from snnc.sim.plan import window_uses
+
+    (h, w), (kh, kw), (sy, sx), (dy, dx), (pt, pl) = geom
+    oh = (h + 2 * pt - (kh - 1) * dy - 1) // sy + 1
+    ow = (w + 2 * pl - (kw - 1) * dx - 1) // sx + 1
+    pairs = sum(
+        0 <= oy * sy - pt + ky * dy < h and 0 <= ox * sx - pl + kx * dx < w
+        for oy in range(oh)
+        for ox in range(ow)
+        for ky in range(kh)
+        for kx in range(kw)
+    )
+    got = window_uses((h, w), (oh, ow), (kh, kw), (sy, sx), (dy, dx), (pt, pl))
+    assert got == pytest.approx(pairs / (h * w))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_gather_and_count(dtype):
+    """The event-driven dense product: numba == NumPy twin bit for bit, both ~= x @ w."""
     from snnc.sim import numba_kernels as nk
 
     rng = np.random.default_rng(0)
-    x = _sparse(rng, (7, 50)).astype(np.float32)
-    w = rng.normal(size=(50, 9)).astype(np.float32)
-    out = np.full((7, 9), np.nan, np.float32)
-    nk.scatter_dense(x, w, out)
-    np.testing.assert_allclose(out, x @ w, rtol=1e-5, atol=1e-4)
+    x = _sparse(rng, (7, 50)).astype(dtype)
+    w = rng.normal(size=(50, 9)).astype(dtype)
+    outs = [np.full((7, 9), np.nan, dtype) for _ in range(2)]
+    nk.gather_dense(x, w, outs[0])
+    NumpyKernels.gather_dense(x, w, outs[1])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[0], x @ w, rtol=1e-5, atol=1e-4)
     assert nk.count_nonzero(x) == NumpyKernels.count_nonzero(x) == np.count_nonzero(x)
 
 
