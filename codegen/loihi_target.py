@@ -41,14 +41,22 @@ _REFUSED = {
     "outputs) or use average pooling in the model",
     ops.GlobalMaxPool: "Loihi has no max pooling; add the max-to-avg-pool pass (it changes the "
     "outputs) or use global average pooling in the model",
-    T.HostOnly: "Loihi cannot compute it on chip; use average pooling / ReLU layers instead",
+    T.HostOnly: "Loihi cannot compute it on chip; use average pooling / ReLU layers instead "
+    "(an increasing activation on an output: lower-activations{output_activation=drop} "
+    "removes it)",
     T.Quantizer: "Loihi cannot round activations on chip; quantize the weights instead "
     "(its synapses are 8-bit)",
-    ops.Sigmoid: "Loihi has no sigmoid neurons; use ReLU in hidden layers",
-    ops.Tanh: "Loihi has no tanh neurons; use ReLU in hidden layers",
+    # lower-activations keeps these on an output by default (output_activation=keep: exact
+    # on the nengo targets) and in hidden layers of a rate network; Loihi runs neither
+    ops.Sigmoid: "Loihi has no sigmoid neurons: use ReLU in hidden layers; on an output, "
+    "lower-activations{output_activation=drop} removes it (argmax unchanged; a binary "
+    "output's 0.5 threshold becomes 0)",
+    ops.Tanh: "Loihi has no tanh neurons: use ReLU in hidden layers; on an output, "
+    "lower-activations{output_activation=drop} removes it (argmax unchanged)",
     # a softmax readout is dropped by lower-activations (argmax unchanged); this is for a
     # softmax that survives (drop_softmax=false)
-    ops.Softmax: "Loihi cannot compute a softmax; the default pipeline drops a final softmax",
+    ops.Softmax: "Loihi cannot compute a softmax; lower-activations{drop_softmax=true} (the "
+    "default) removes one feeding an output",
 }
 
 #: Loihi's integrate-and-fire (at most one spike per step, reset to zero, nengo-loihi's rates),

@@ -167,11 +167,13 @@ class Graph:
 
     @property
     def stage(self) -> Stage:
-        """ANN while an activation that is not a readout remains or no neuron op exists;
-        QUANTIZED when every numpy parameter of every op is fixed point; else SNN."""
+        """ANN while a ReLU-like activation remains (what lower-activations replaces; the
+        activations it keeps, on outputs or as rate sigmoid/tanh neurons, do not count) or no
+        neuron op exists; QUANTIZED when every numpy parameter of every op is fixed point;
+        else SNN."""
         ops = [self.op(n) for n in self.nx]
-        hidden_ann = any(op.has(T.Activation) and not op.has(T.Readout) for op in ops)
-        if hidden_ann or not any(op.has(T.Neuron) for op in ops):
+        relu_left = any(op.has(T.ReLULike) for op in ops)
+        if relu_left or not any(op.has(T.Neuron) for op in ops):
             return Stage.ANN
         with_params = [op for op in ops if op.param_arrays()]
         if with_params and all(op.is_quantized for op in with_params):

@@ -14,10 +14,12 @@ Rules (each has a name used in errors and tests):
                   of consistent shapes
 ``type``          the stored type equals the inferred type
 ``synapse``       synapses are None or a positive finite time constant
-``stage``         no activation but a readout remains once neuron ops exist (a half-lowered
-                  graph); spike-typed values only leave spiking neurons or ops that
-                  preserve their input's dtype; fixed-point (QInt) values only leave
-                  quantizers or dtype-preserving ops
+``stage``         no ReLU-like activation remains once neuron ops exist (a half-lowered
+                  graph: lower-activations replaces every one, while the activations it
+                  keeps, on outputs or as rate sigmoid/tanh neurons, may stay); spike-typed
+                  values only leave spiking neurons or ops that preserve their input's
+                  dtype; fixed-point (QInt) values only leave quantizers or
+                  dtype-preserving ops
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def _check_stage(g: Graph) -> None:
     ops = {n: g.op(n) for n in g.nx}
     if any(op.has(T.Neuron) for op in ops.values()):
         for n, op in ops.items():
-            if op.has(T.Activation) and not op.has(T.Readout):
+            if op.has(T.ReLULike):
                 _fail(g, "stage", n, f"{op.kind} remains in a graph that already has neuron ops (half-lowered)", "run lower-activations over the whole graph")
     for n in g.nx:
         op, dtype = ops[n], g.type(n).dtype

@@ -1,5 +1,5 @@
-"""``lower-activations``: replace every ReLU by a neuron op and turn the output activation
-into the readout.
+"""``lower-activations``: replace every ReLU by a neuron op, keep what a rate network or the
+readout computes exactly, and turn the output activation into the readout.
 
 The neurons come from the catalogue (:mod:`snnc.ir.neurons`): ``neuron=NAME`` takes any
 registered neuron's ``option`` name (``snnc passes`` lists them with their summaries; a
@@ -34,8 +34,8 @@ take one value or ``{key:value,...}`` (``neuron={conv*:lif,dense:if}``,
 node by exact name or glob pattern on the node's name, its name without a ``.act`` suffix
 (``conv1`` for the fused ``conv1.act``) or its input's name; ``neuron`` keys also match by
 activation kind: ``relu`` (every ReLU), ``clipped-relu``, ``leaky-relu`` (or the op kind,
-``ann.relu``). The first matching key wins; a node no key matches gets the option's default
-(``if``, no synapse, ``v_init`` 0).
+``ann.relu``), and ``sigmoid``, ``tanh`` for those (see below). The first matching key wins;
+a node no key matches gets the option's default (``if``, no synapse, ``v_init`` 0).
 
 Low-latency conversion (issue 9; the targets' default pipelines use it):
 
@@ -67,11 +67,54 @@ Low-latency conversion (issue 9; the targets' default pipelines use it):
   some output is positive; the note says so). ``readout=window`` with ``window=N`` averages
   only the last N steps (nengo-dl's recipe), ``readout=raw`` gives the per-step value.
 
-Readout: ``ann.linear`` nodes are removed (identity); an ``ann.softmax`` feeding outputs is
-removed when ``drop_softmax`` (the default; argmax is unchanged) and kept otherwise. Other
-activations (sigmoid, tanh, elu, ...) and a hidden softmax have no neuron equivalent: the
-pass raises an error naming every such node. Afterwards no activation but a kept readout
-remains, as the verifier's stage rule demands.
+Sigmoid and tanh in hidden layers: nengo has exact *rate* neurons for them (``nengo.Sigmoid``
+and ``nengo.Tanh`` with ``tau_ref=1`` output ``sigmoid(J)`` and ``tanh(J)``; nengo 3.2 has no
+other rate curve of a Keras activation but ``RectifiedLinear``, the ``rate-relu`` neuron), and
+no spiking neuron computes them. Whether a network is a rate network is what the ``neuron``
+option already says, per node: a sigmoid or tanh node is looked up in it like a ReLU (by its
+name, its name without ``.act``, its input's name, or its kind: ``sigmoid``, ``tanh`` or the
+op kind), and
+
+- when the neuron chosen for it is a rate neuron (the catalogue's ``spiking=False``:
+  ``rate-relu``, ``lif-rate``), the node is kept as it is and codegen emits nengo's rate
+  neuron for it on ``nengo`` and ``nengo-dl``: ``neuron=rate-relu`` (``--neuron rate-relu``)
+  compiles a model with hidden sigmoid / tanh into a rate network equal to Keras. Loihi has
+  neither neuron: its target refuses a kept one, naming the node. A kept node fed by spiking
+  neurons (a mixed choice such as ``neuron={relu:if,sigmoid:rate-relu}``) sees each step's
+  current, so give those edges a ``synapse``;
+- when it is a spiking neuron (``iaf``, the targets' default), the pass refuses, naming every
+  such node and saying what works (a rate neuron, or retraining with ReLU).
+
+Every other hidden activation (elu, softplus, swish, a hidden softmax, ...) has no neuron
+equivalent and is refused, in the same error.
+
+Readout: ``ann.linear`` nodes are removed (identity). An activation feeding only outputs is
+computed from the last layer's non-spiking current (see above), so it can stay in the graph
+as the readout's last step:
+
+- softmax: removed when ``drop_softmax`` (the default: argmax is unchanged, and the outputs
+  are the logits the readout averages) and kept otherwise;
+- any other non-ReLU activation (sigmoid, tanh, elu, ...): ``output_activation=keep`` (the
+  default) keeps it; nengo and nengo-dl compute it exactly (a rate neuron for sigmoid / tanh,
+  a host Node for the others), so a rate network's outputs equal Keras's, probabilities and
+  a binary classifier's 0.5 threshold included. ``output_activation=drop`` removes it when
+  it is increasing (sigmoid, tanh, softplus, softsign, exponential, selu, elu with
+  ``alpha > 0``): the outputs are then its input, whose argmax is the same (multi-class),
+  but a binary sigmoid's decision threshold moves from 0.5 to 0 and the values are no longer
+  probabilities. A non-increasing one (swish, gelu, hard sigmoid's flat ends) cannot be
+  dropped without changing decisions, and the pass refuses that. Loihi cannot compute any of
+  them: its target refuses a kept one, naming the node (``output_activation=drop`` is the
+  remedy there).
+
+The defaults differ on purpose. A softmax's values are rarely read, its argmax is, and
+dropping it has been the default since the first release. A sigmoid's values are read (a
+probability, a 0.5 threshold), and keeping it is exact in rate mode. With spiking neurons
+upstream the readout averages the activation of each step's current, ``mean(f(J_t))``, not
+``f(mean(J_t))``: close for a sigmoid whose input current is smooth (a ``synapse`` on the
+edges into the last layer helps), and a note says so.
+
+Afterwards no ReLU remains, as the verifier's stage rule demands; the activations kept above
+are allowed to stay.
 """
 
 from __future__ import annotations
@@ -91,6 +134,23 @@ from snnc.passes.node_options import FractionMap, NodeMap, SynapseMap, relu_name
 #: the neuron for nodes no key of a neuron mapping matches
 FALLBACK_NEURON = "if"
 
+#: activations nengo computes exactly with a rate neuron (codegen's ``ACTIVATION_NEURONS``
+#: emits them): kept in hidden layers when the neuron chosen for the node is a rate neuron
+RATE_ACTIVATIONS: tuple[type[ops.Op], ...] = (ops.Sigmoid, ops.Tanh)
+
+#: readout counts of nodes left as they were (they do not make the pass's result "changed")
+_UNCHANGED = frozenset({"softmax_kept", "output_kept", "rate_kept"})
+
+#: strictly increasing activations: dropping one from an output keeps every argmax
+_INCREASING: tuple[type[ops.Op], ...] = (
+    ops.Sigmoid,
+    ops.Tanh,
+    ops.Softplus,
+    ops.Softsign,
+    ops.Exponential,
+    ops.Selu,
+)
+
 
 def relu_variants(op: ops.ReLU) -> tuple[str, ...]:
     """Activation kinds a ReLU op answers to in a neuron spec: ``relu``, its op kind and,
@@ -103,9 +163,21 @@ def relu_variants(op: ops.ReLU) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+def activation_kinds(op: ops.Op) -> tuple[str, ...]:
+    """Kinds a non-ReLU activation answers to in a neuron spec: its short name (``sigmoid``)
+    and its op kind."""
+    return (op.kind.partition(".")[2], op.kind)
+
+
+def _increasing(op: ops.Op) -> bool:
+    """Whether ``op`` is strictly increasing, so removing it from an output keeps the argmax."""
+    return isinstance(op, _INCREASING) or (isinstance(op, ops.Elu) and op.alpha > 0)
+
+
 @dataclass(frozen=True)
 class NeuronSpec(NodeMap):
-    """Which neuron replaces which ReLU: ordered ``(key, neuron)`` rules.
+    """Which neuron replaces which ReLU (and whether a hidden sigmoid / tanh may stay: when
+    its neuron is a rate neuron): ordered ``(key, neuron)`` rules.
 
     Built from a neuron name (``"if"``: every ReLU), a mapping text
     (``"{conv*:lif,dense:if}"``) or a Python mapping; keys match as every per-node option's
@@ -163,7 +235,9 @@ class LowerActivations(Pass):
     # the names in the expected type and the summaries in ``snnc passes`` come from the
     # catalogue at the time they are shown, so plugin neurons appear too
     neuron: NeuronSpec = option(
-        "if", "neuron for every ReLU, or {key:neuron,...} by node name, glob or kind"
+        "if",
+        "neuron for every ReLU (a rate neuron also keeps hidden sigmoid / tanh), or "
+        "{key:neuron,...} by node name, glob or kind",
     )
     synapse: SynapseMap | None = option(
         None,
@@ -204,6 +278,13 @@ class LowerActivations(Pass):
         expect="an int >= 1",
     )
     drop_softmax: bool = option(True, "remove a softmax feeding an output (argmax is unchanged)")
+    output_activation: Literal["keep", "drop"] = option(
+        "keep",
+        "another non-ReLU activation feeding only outputs (sigmoid, tanh, ...): keep (nengo "
+        "and nengo-dl compute it exactly: outputs equal Keras in rate mode) or drop (the "
+        "outputs are its input: argmax unchanged for an increasing one, but a binary "
+        "sigmoid's 0.5 threshold becomes 0)",
+    )
     output_relu: Literal["neuron", "drop"] = option(
         "neuron",
         "a ReLU feeding only outputs, with a spiking neuron chosen for it: neuron (lowered "
@@ -236,11 +317,11 @@ class LowerActivations(Pass):
                 )
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        _refuse_unlowerable(graph)
+        used = {"neuron": set(), "synapse": set(), "v_init": set()}
+        rate_kept = self._check_activations(graph, used["neuron"])
         notes: list[str] = []
         per_neuron: Counter = Counter()
         neuron_nodes: Counter = Counter()
-        used = {"neuron": set(), "synapse": set(), "v_init": set()}
         fallback: list[str] = []
         dropped: list[str] = []
         no_v_init: set[str] = set()
@@ -272,8 +353,15 @@ class LowerActivations(Pass):
                 notes.append(
                     f"%{n}: {_describe_variant(op)} lowered to {len(created)} {neuron} neurons"
                 )
-        readout = _lower_readout(graph, self.drop_softmax, notes)
+        if rate_kept:
+            notes.append(
+                f"{', '.join('%' + n for n in rate_kept)}: kept as rate neurons (the neuron "
+                "chosen for them is a rate neuron): nengo's exact Sigmoid / Tanh on nengo and "
+                "nengo-dl (loihi has neither)"
+            )
+        readout = self._lower_readout(graph, notes)
         readout["relu_dropped"] = len(dropped)
+        readout["rate_kept"] = len(rate_kept)
         if dropped:
             notes.append(
                 f"{', '.join('%' + n for n in dropped)}: ReLU on the output dropped "
@@ -310,7 +398,7 @@ class LowerActivations(Pass):
             if not isinstance(spec, NodeMap):
                 continue
             unused = [k for k in spec.keys if k not in keys and k != "*"]
-            if unused and lowered + len(dropped):
+            if unused and lowered + len(dropped) + len(rate_kept):
                 notes.append(f"{opt} key(s) {', '.join(unused)} matched no node")
         stats = {
             "lowered": lowered,
@@ -318,7 +406,126 @@ class LowerActivations(Pass):
             "neuron_ops": dict(sorted(neuron_nodes.items())),
             **readout,
         }
-        return PassResult(changed=bool(lowered or any(readout.values())), stats=stats, notes=notes)
+        changed = lowered or any(v for k, v in readout.items() if k not in _UNCHANGED)
+        return PassResult(changed=bool(changed), stats=stats, notes=notes)
+
+    # ------------------------------------------------------------------ activations
+    def _check_activations(self, g: Graph, used_keys: set) -> list[str]:
+        """Raise one error naming every activation this lowering can neither replace nor
+        keep; return the hidden sigmoid / tanh nodes kept as rate neurons, adding the
+        ``neuron`` keys that chose them to ``used_keys``."""
+        problems: list[str] = []
+        kept: list[str] = []
+        spiking_smooth = other_hidden = bad_drop = False
+        for n in g.topo_order():
+            op = g.op(n)
+            if isinstance(op, ops.ReLU) and op.threshold != 0:
+                other_hidden = True
+                problems.append(
+                    f"%{n}: {op.kind} with threshold={op.threshold:g} (ThresholdedReLU) jumps from 0 to "
+                    f"{op.threshold:g} at x = {op.threshold:g}; no sum of rectified-linear neurons has a jump"
+                )
+            elif not op.has(T.Activation) or op.has(T.ReLULike) or isinstance(op, ops.Linear):
+                continue  # not an activation, lowered to neurons, or an identity (removed)
+            elif _feeds_only_outputs(g, n):
+                # part of the readout: softmax by drop_softmax, the others by output_activation
+                if self.output_activation == "drop" and not isinstance(op, ops.Softmax):
+                    if not _increasing(op):
+                        bad_drop = True
+                        problems.append(
+                            f"%{n}: {op.kind} on an output is not strictly increasing: "
+                            "dropping it (output_activation=drop) could change the decision"
+                        )
+            elif isinstance(op, RATE_ACTIVATIONS):
+                neuron, key = self.neuron.choose(relu_names(g, n), activation_kinds(op))
+                used_keys.add(key)
+                if not get_neuron(neuron).spiking:
+                    kept.append(n)
+                    continue
+                spiking_smooth = True
+                chosen = f"'{neuron}'" + (" (no neuron key matched it)" if key is None else "")
+                problems.append(
+                    f"%{n}: {op.kind} in a hidden layer has no neuron equivalent in a spiking "
+                    f"network: the neuron chosen for it, {chosen}, spikes (nengo computes "
+                    f"{activation_kinds(op)[0]} only with a rate neuron)"
+                )
+            else:
+                other_hidden = True
+                problems.append(
+                    f"%{n}: {op.kind} in a hidden layer has no neuron equivalent (only "
+                    "ReLU-family activations do, and sigmoid / tanh in a rate network)"
+                )
+        if problems:
+            hints = []
+            if spiking_smooth:
+                hints.append(
+                    "for a rate network (nengo, nengo-dl) choose a rate neuron: --neuron "
+                    "rate-relu or lower-activations{neuron=rate-relu} keeps sigmoid / tanh as "
+                    "nengo's exact rate neurons; for a spiking network (or loihi) retrain with "
+                    "relu in hidden layers"
+                )
+            if other_hidden:
+                hints.append(
+                    "retrain with relu (plain, clipped or leaky) in hidden layers; any "
+                    "activation may stay on an output (output_activation=keep)"
+                )
+            if bad_drop:
+                hints.append("keep it on the output: output_activation=keep")
+            raise PassError(
+                f"cannot lower {len(problems)} activation(s) to neurons:\n"
+                + "\n".join(f"  - {p}" for p in problems),
+                hint="; ".join(hints),
+            )
+        return kept
+
+    def _lower_readout(self, g: Graph, notes: list[str]) -> dict[str, int]:
+        """Remove ``ann.linear`` nodes and, as the options say, the activations feeding only
+        outputs; returns counts."""
+        counts = dict.fromkeys(
+            ("linear_removed", "softmax_removed", "softmax_kept", "output_kept", "output_dropped"),
+            0,
+        )
+        for n in g.nodes_of(ops.Linear):
+            g.bypass(n)
+            counts["linear_removed"] += 1
+        for n in g.nodes_of(ops.Softmax):
+            if self.drop_softmax:
+                g.bypass(n)
+                counts["softmax_removed"] += 1
+                notes.append(f"%{n}: softmax dropped from the readout (argmax unchanged)")
+            else:
+                counts["softmax_kept"] += 1
+                notes.append(f"%{n}: softmax kept in the readout (drop_softmax=false)")
+        kept, dropped = [], []
+        for n in g.nodes_of(T.Activation):
+            op = g.op(n)
+            if isinstance(op, ops.Softmax) or not _feeds_only_outputs(g, n):
+                continue  # a softmax was handled above; a hidden one is a kept rate neuron
+            if self.output_activation == "drop":
+                g.bypass(n)
+                dropped.append(n)
+            else:
+                kept.append(n)
+        counts["output_kept"], counts["output_dropped"] = len(kept), len(dropped)
+        if kept:
+            spiking = any(g.op(m).has(T.Spiking) for m in g.nx)
+            notes.append(
+                f"{', '.join('%' + n for n in kept)}: kept on the output "
+                "(output_activation=keep): nengo and nengo-dl compute it exactly"
+                + (
+                    "; with spiking neurons the readout averages it over each step's current "
+                    "(mean of f(J), not f of the mean J)"
+                    if spiking
+                    else ""
+                )
+            )
+        if dropped:
+            notes.append(
+                f"{', '.join('%' + n for n in dropped)}: dropped from the output "
+                "(output_activation=drop): the outputs are its input; argmax unchanged, but a "
+                "binary sigmoid's 0.5 threshold is now 0"
+            )
+        return counts
 
     def _set_readouts(self, g: Graph) -> int:
         """Set the ``readout`` (and ``window``) of every output, if asked; returns how many
@@ -398,57 +605,3 @@ def _describe_variant(op: ops.ReLU) -> str:
 def _feeds_only_outputs(g: Graph, n: str) -> bool:
     users = g.users(n)
     return bool(users) and all(isinstance(g.op(d), ops.Output) for d, _ in users)
-
-
-def _readout_kinds() -> str:
-    """The activations a spiking readout may end with, from their ``Readout`` trait."""
-    return ", ".join(sorted(k for k, c in ops.OPS.items() if c.has(T.Readout)))
-
-
-def _refuse_unlowerable(g: Graph) -> None:
-    """Raise one error naming every activation that has no neuron equivalent."""
-    problems = []
-    for n in g.topo_order():
-        op = g.op(n)
-        if isinstance(op, ops.ReLU) and op.threshold != 0:
-            problems.append(
-                f"%{n}: {op.kind} with threshold={op.threshold:g} (ThresholdedReLU) jumps from 0 to "
-                f"{op.threshold:g} at x = {op.threshold:g}; no sum of rectified-linear neurons has a jump"
-            )
-        elif not op.has(T.Activation) or op.has(T.ReLULike) or isinstance(op, ops.Linear):
-            continue  # not an activation, lowered to neurons, or an identity (removed)
-        elif op.has(T.Readout) and _feeds_only_outputs(g, n):
-            continue
-        elif _feeds_only_outputs(g, n):
-            problems.append(
-                f"%{n}: {op.kind} on an output cannot be part of a spiking readout "
-                f"(only {_readout_kinds()} can)"
-            )
-        else:
-            problems.append(
-                f"%{n}: {op.kind} in a hidden layer has no neuron equivalent (only ReLU-family activations do)"
-            )
-    if problems:
-        raise PassError(
-            f"cannot lower {len(problems)} activation(s) to neurons:\n"
-            + "\n".join(f"  - {p}" for p in problems),
-            hint="retrain with relu (plain, clipped or leaky) in hidden layers and a linear or "
-            "softmax output (for a sigmoid output, threshold its input at 0 instead)",
-        )
-
-
-def _lower_readout(g: Graph, drop_softmax: bool, notes: list[str]) -> dict[str, int]:
-    """Remove ``ann.linear`` nodes and, if asked, output softmaxes; returns counts."""
-    counts = {"linear_removed": 0, "softmax_removed": 0, "softmax_kept": 0}
-    for n in g.nodes_of(ops.Linear):
-        g.bypass(n)
-        counts["linear_removed"] += 1
-    for n in g.nodes_of(ops.Softmax):
-        if drop_softmax:
-            g.bypass(n)
-            counts["softmax_removed"] += 1
-            notes.append(f"%{n}: softmax dropped from the readout (argmax unchanged)")
-        else:
-            counts["softmax_kept"] += 1
-            notes.append(f"%{n}: softmax kept in the readout (drop_softmax=false)")
-    return counts

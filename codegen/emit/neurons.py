@@ -4,7 +4,9 @@
 The neuron type comes from the catalogue: ``op.nengo()`` is its source text and
 ``type(op).nengo_module`` the module the generated file imports for it; so a neuron plugin
 compiles for nengo with no edit here. Two ANN activations have exact nengo rate neurons
-(sigmoid, tanh) and are emitted the same way.
+(sigmoid, tanh) and are emitted the same way, in hidden layers and on outputs alike:
+``lower-activations`` keeps them in a rate network and on outputs (its ``RATE_ACTIVATIONS``
+must name the same ops as :data:`ACTIVATION_NEURONS`; a test checks it).
 """
 
 from __future__ import annotations
