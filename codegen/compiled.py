@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from snnc.codegen.emit import NengoNetwork
 from snnc.codegen.report import node_table
 from snnc.codegen.target import Artifact, Target, get_target, read_file
 from snnc.errors import CodegenError, ModelFileError, SnncError
 from snnc.ir.graph import Graph, Stage
-from snnc.ir.interpreter import as_input_list
 from snnc.ir.lexer import format_name
 from snnc.ir.ops import OpError
 
@@ -35,6 +33,9 @@ MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.txt"
 #: the files of every compile output, whatever its target (the artifact adds its own)
 COMMON_FILES = (MODEL_FILE, MANIFEST_FILE, REPORT_FILE)
+#: per-step output values one chunk of ``Compiled.run(trace=False)`` holds (16M float64,
+#: 128 MiB; the readout's running mean needs as much again)
+_CHUNK_VALUES = 1 << 24
 
 
 class Compiled:
@@ -109,6 +110,9 @@ class Compiled:
         batch: int | None = None,
         progress: bool | None = None,
         readout: str | None = None,
+        *,
+        trace: bool = True,
+        max_run_values: int | None = None,
         **options,
     ):
         """Simulate the network on a batch, every sample from a reset state.
@@ -116,7 +120,9 @@ class Compiled:
         Args:
             x: one array ``(batch, *input_shape)``, a list (one per input, in index order)
                 or a dict by input name; each sample is presented for all ``steps``.
-            steps: simulation steps (of ``graph.dt`` seconds).
+                Checked like every input (:func:`snnc.datafiles.check_inputs`: real finite
+                numbers, at least one sample, the model's input shapes).
+            steps: simulation steps (of ``graph.dt`` seconds), an integer >= 1.
             batch: minibatch size of a batched target (nengo-dl; default: its
                 ``default_batch`` or fewer); the reference target runs sample by sample.
             progress: show progress (None: only if the run takes over a second).
@@ -124,44 +130,81 @@ class Compiled:
                 the running mean over steps 1..t by default, so ``ys[:, t-1].argmax(-1)``
                 is the prediction after ``t`` steps, as ``snnc.simulate`` gives it);
                 ``"raw"`` returns the per-step values, ``"mean"`` / ``"window"`` override.
+            trace: return every step (the default). False returns only the value after the
+                last step, ``ys[:, -1]``, and runs the samples in chunks, so that only one
+                chunk's per-step values are held at a time (what ``snnc run`` prints).
+            max_run_values: most values the run may hold at once (default
+                :data:`snnc.runcost.MAX_RUN_VALUES`): ``steps x samples held x``
+                the output values per step (a batched target also feeds its inputs every
+                step); checked before anything is allocated.
             options: simulator options of the target (nengo-dl: ``dtype="float64"``).
 
         Returns:
-            ``(batch, steps, *output_shape)`` — a list of those for several outputs.
+            ``(batch, steps, *output_shape)`` — a list of those for several outputs; with
+            ``trace=False``, ``(batch, *output_shape)``.
 
         Raises:
             InputShapeError: ``x`` does not match the graph's inputs (names the expected shape).
-            SnncError: bad steps/options, or a target whose artifact snnc cannot run.
+            RunLimitError: the run would hold more than ``max_run_values`` values.
+            SnncError: bad steps/options/inputs, or a target whose artifact snnc cannot run.
         """
+        from snnc.datafiles import check_inputs
+        from snnc.runcost import check_run_values, check_steps
+
         if self.target.session is None:
             raise SnncError(
                 f"target '{self.target.name}' writes {', '.join(self.artifact.files)}; snnc "
                 "has no simulator for it"
             )
-        steps = int(steps)
-        if steps < 1:
-            raise SnncError(f"steps must be >= 1 (got {steps})")
-        xs = [a.reshape(a.shape[0], -1) for a in as_input_list(self.graph, x)]
+        steps = check_steps(steps, "Compiled.run")
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise SnncError(f"Compiled.run: batch must be an integer >= 1 (got {batch!r})")
+        reads = {name: self._readout_op(name, readout) for name in self.graph.outputs}
+        xs = [
+            a.reshape(a.shape[0], -1).astype(np.float64, copy=False)
+            for a in check_inputs(self.graph, x, "x")
+        ]
         n = xs[0].shape[0]
-        if any(a.shape[0] != n for a in xs):
-            raise SnncError(f"inputs have different batch sizes: {[a.shape[0] for a in xs]}")
-        if n == 0:
-            raise SnncError("the input batch is empty")
         size = min(batch or self.target.default_batch, n) if self.target.default_batch else None
+        shapes = [self.graph.type(o).shape for o in self.graph.outputs]
+        out_values = sum(self.graph.type(o).size for o in self.graph.outputs)
+        # samples whose every step is held at once: all of them for a trace, else one chunk
+        # (at least a minibatch of a batched target)
+        rows = n if trace else (size or 1)
+        found = steps * rows * out_values
+        what = f"the record of {steps:,} steps x {rows:,} sample(s) x {out_values:,} output values"
+        if size:  # nengo-dl is fed (minibatch, steps, input size) arrays
+            found += steps * size * sum(a.shape[1] for a in xs)
+            what += f", plus the input feed of {size:,} samples per step"
+        check_run_values("Compiled.run", what, found, max_run_values)
         key = (size, tuple(sorted(options.items())))
         if key not in self._sessions:  # simulators are kept: building one is the slow part
             logger.info("building a %s simulator (batch %s, %s)", self.target.name, size, options)
             self._sessions[key] = self.target.session(self, size, **options)
-        outs = self._sessions[key].run(xs, steps, progress)
-        shapes = [self.graph.type(o).shape for o in self.graph.outputs]
-        outs = [o.reshape((n, steps) + s) for o, s in zip(outs, shapes, strict=True)]
-        outs = [
-            self._readout(name, o, readout) for name, o in zip(self.graph.outputs, outs, strict=True)
-        ]
-        return outs[0] if len(outs) == 1 else outs
+        session = self._sessions[key]
+        if trace:
+            outs = session.run(xs, steps, progress)
+            outs = [
+                reads[name].read(o.reshape((n, steps) + s))
+                for name, o, s in zip(self.graph.outputs, outs, shapes, strict=True)
+            ]
+            return outs[0] if len(outs) == 1 else outs
+        # only the value after the last step: chunks of samples whose per-step values stay
+        # within _CHUNK_VALUES (a whole number of minibatches on a batched target)
+        chunk = max(1, min(n, _CHUNK_VALUES // (steps * out_values)))
+        if size:
+            chunk = max(size, chunk // size * size)
+        finals = [np.empty((n, *s)) for s in shapes]
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            outs = session.run([a[start:stop] for a in xs], steps, progress)
+            for final, name, o, s in zip(finals, self.graph.outputs, outs, shapes, strict=True):
+                final[start:stop] = reads[name].read(o.reshape((stop - start, steps) + s))[:, -1]
+        return finals[0] if len(finals) == 1 else finals
 
-    def _readout(self, name: str, steps, readout: str | None):
-        """The output node's readout applied to its per-step values (see :meth:`run`)."""
+    def _readout_op(self, name: str, readout: str | None):
+        """The output node's op with ``readout`` (None: its own) as the readout; its
+        ``read`` applies it to per-step values (see :meth:`run`)."""
         op = self.graph.op(name)
         if readout is not None:
             op = op.replace(readout=readout)
@@ -169,7 +212,7 @@ class Compiled:
                 op.infer_type([self.graph.type(name)])
             except OpError as e:
                 raise SnncError(f"readout: {e.message}") from None
-        return op.read(steps)
+        return op
 
     def close(self) -> None:
         """Close the simulators kept for repeated runs (also on ``with`` exit and deletion)."""
@@ -196,33 +239,25 @@ class Compiled:
         Files: ``model.snnc`` (the IR), the target's artifact (nengo family:
         ``network.py`` + ``weights.npz``), ``manifest.json`` and ``report.txt``. They are
         written into a temporary folder next to ``out_dir`` which then replaces it, so
-        readers never see a half artifact.
+        readers never see a half artifact; ``out_dir`` is locked meanwhile, so a concurrent
+        writer fails instead of replacing it (:func:`snnc.ir.output_files.write_folder`).
 
         Raises:
-            SnncError: ``out_dir`` exists and is not empty, and ``force`` is False.
+            OutputError: ``out_dir`` exists and is not empty (without ``force``), is a link,
+                a file or the current folder, another snnc is writing it, or the OS refuses
+                the write (permissions, full disk, ...).
         """
+        from snnc.ir.output_files import write_folder
         from snnc.ir.serialize import to_snnc_bytes
 
-        out = check_out_dir(out_dir, force)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; OUT is an ordinary folder
-            (tmp / MODEL_FILE).write_bytes(to_snnc_bytes(self.graph, self._ir_manifest()))
+        model = to_snnc_bytes(self.graph, self._ir_manifest())
+        manifest = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
+        with write_folder(out_dir, force=force) as tmp:
+            (tmp / MODEL_FILE).write_bytes(model)
             self.artifact.write(tmp)
-            text = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
-            (tmp / MANIFEST_FILE).write_text(text, encoding="utf-8")
+            (tmp / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
             (tmp / REPORT_FILE).write_text(self.report, encoding="utf-8")
-            if out.exists():  # move the old folder aside first: the swap stays all-or-nothing
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-                os.replace(out, old / "x")
-                os.replace(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        out = Path(out_dir)
         logger.info("wrote %s", out)
         return out
 
@@ -231,23 +266,25 @@ class Compiled:
         return {k: self.manifest[k] for k in keys if k in self.manifest}
 
     @classmethod
-    def load(cls, out_dir, *, trust_code: bool = False) -> Compiled:
+    def load(cls, out_dir, *, trust_code: bool = False, limits=None) -> Compiled:
         """Read an artifact folder written by :meth:`save`.
 
         Everything is built from ``model.snnc``: the target emits the artifact again, and a
         folder whose files differ from it (an edited ``network.py``, other weights, a
         manifest hash that does not match) is refused. ``trust_code=True`` instead uses the
-        folder's files as they are: its ``network.py`` runs, whatever it holds.
+        folder's files as they are: its ``network.py`` runs, whatever it holds. ``limits``
+        (a :class:`snnc.frontend.limits.Limits`) raises ``max_member_bytes`` for reading
+        ``model.snnc``.
 
         Raises:
             ModelFileError: not a compile output, unreadable files, or files that differ
                 from what snnc generates (without ``trust_code``).
         """
         if trust_code:
-            out, graph, target, manifest, report = _read_folder(out_dir)
+            out, graph, target, manifest, report = _read_folder(out_dir, limits)
             logger.warning("%s: running its files as they are (trust_code)", out)
             return cls(graph, target, target.read_artifact(out), manifest, report)
-        compiled, problems = cls.load_regenerated(out_dir)
+        compiled, problems = cls.load_regenerated(out_dir, limits=limits)
         if problems:
             out, name = Path(out_dir), compiled.target.name
             raise ModelFileError(
@@ -259,7 +296,7 @@ class Compiled:
         return compiled
 
     @classmethod
-    def load_regenerated(cls, out_dir) -> tuple[Compiled, list[str]]:
+    def load_regenerated(cls, out_dir, *, limits=None) -> tuple[Compiled, list[str]]:
         """``(compiled, differences)`` for an artifact folder: the Compiled is built from
         its ``model.snnc`` alone (the folder's code never runs), and ``differences`` says how
         the folder's artifact files differ from what snnc generates (empty: identical).
@@ -269,12 +306,12 @@ class Compiled:
         Raises:
             ModelFileError: not a compile output, or unreadable files.
         """
-        out, graph, target, manifest, report = _read_folder(out_dir)
+        out, graph, target, manifest, report = _read_folder(out_dir, limits)
         artifact = target.emit(graph)
         return cls(graph, target, artifact, manifest, report), artifact.differences(out, manifest)
 
 
-def _read_folder(out_dir):
+def _read_folder(out_dir, limits=None):
     """``(folder, graph, target, manifest, report)`` of a compile output (no artifact yet)."""
     from snnc.ir.serialize import load as load_snnc
 
@@ -286,7 +323,10 @@ def _read_folder(out_dir):
             hint="create one with `snnc compile MODEL -o OUT`",
         )
     manifest = _read_manifest(out / MANIFEST_FILE)
-    graph, ir_manifest = load_snnc(out / MODEL_FILE)
+    if limits is not None:
+        graph, ir_manifest = load_snnc(out / MODEL_FILE, max_member_bytes=limits.max_member_bytes)
+    else:
+        graph, ir_manifest = load_snnc(out / MODEL_FILE)
     name = manifest.get("target")
     if not isinstance(name, str):
         raise ModelFileError(f"{out / MANIFEST_FILE}: 'target' is missing or not a name")
@@ -312,15 +352,12 @@ def _read_manifest(path: Path) -> dict:
 
 def check_out_dir(out_dir, force: bool = False) -> Path:
     """``out_dir`` as a Path if an artifact may be written there (missing, empty, or
-    ``force``); else raise SnncError. ``snnc compile`` checks before compiling."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SnncError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SnncError(
-            f"{out}: folder exists and is not empty", hint="pass --force (force=True) to replace it"
-        )
-    return out
+    ``force``; not a link, a file or the current folder); else raise OutputError (see
+    :func:`snnc.ir.output_files.check_output_dir`). ``snnc compile`` checks before
+    compiling; :meth:`Compiled.save` checks again while holding the folder's lock."""
+    from snnc.ir.output_files import check_output_dir
+
+    return check_output_dir(out_dir, replace=True, force=force)
 
 
 # =============================================================================== compiling
@@ -425,12 +462,6 @@ def _is_text(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _version() -> str:

@@ -42,3 +42,10 @@ class InputShapeError(SnncError):
 
 class ModelFileError(SnncError):
     """A model file cannot be read: missing, truncated, wrong format, broken JSON, bad weights."""
+
+
+class OutputError(SnncError, OSError):
+    """An output file or folder cannot be written: a destination snnc refuses to replace (a
+    link, a FIFO, a device, the current folder), another snnc writing it, or an OS error
+    (permissions, full or read-only disk, too long a name). Also an ``OSError`` (``errno`` is
+    the OS error's, when there was one), so code catching OSError around a write still does."""

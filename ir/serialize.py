@@ -3,7 +3,8 @@
 ``model.snnc`` is a zip of ``graph.snnir`` (text, weights as hashes, with provenance),
 ``weights.npz`` (``"<node>.<param>"`` -> array) and ``manifest.json`` (format version, snnc
 version, source sha256, pipeline, target, fingerprint). Writes are atomic: a temporary file
-in the same folder is renamed into place. ``to_json`` and ``to_dot`` are views for tools.
+in the same folder is renamed into place (:mod:`snnc.ir.output_files`, which also refuses
+links and special files). ``to_json`` and ``to_dot`` are views for tools.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from snnc.ir.errors import IRError, ModelFileError
 from snnc.ir.graph import Graph
 from snnc.ir.ops import array_hash
+from snnc.ir.output_files import atomic_write_bytes as atomic_write_bytes  # re-exported
 from snnc.ir.parser import parse_graph
 from snnc.ir.printer import format_array, print_graph
 from snnc.ir.traits import Neuron
@@ -53,29 +55,6 @@ def snnc_version() -> str:
         return version("snnc")
     except PackageNotFoundError:
         return "unknown"
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
-    reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600; a written artifact gets the user's usual mode (umask)
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def to_snnc_bytes(g: Graph, manifest: dict | None = None) -> bytes:
@@ -177,6 +156,7 @@ def load(path: str | os.PathLike, *, max_member_bytes: int = MAX_MEMBER_BYTES) -
     except (
         zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, NotImplementedError,
         RuntimeError,  # RecursionError (JSON nested too deep) is a RuntimeError
+        zlib.error,  # a damaged deflate stream in a member
     ) as e:
         raise ModelFileError(f"{path}: cannot read model.snnc ({type(e).__name__}: {e})") from None
     version = manifest.get("format_version", 0) if isinstance(manifest, dict) else None

@@ -44,7 +44,7 @@ def load(source, *, name: str | None = None, approximate=None, limits=None) -> G
             from snnc.nir import from_nir, is_nir_file
 
             if is_nir_file(path):
-                return from_nir(path, name=name, approximate=approximate)
+                return from_nir(path, name=name, approximate=approximate, limits=limits)
         elif not path.exists():
             raise ModelFileError(
                 f"{path}: no such file",
@@ -61,8 +61,10 @@ def _is_snnc_zip(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
             return "graph.snnir" in z.namelist()
-    except zipfile.BadZipFile:
-        return False
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError):
+        # not a zip, or one zipfile cannot read (a damaged "version needed" field): the
+        # reader its name points to says what is wrong with it
+        return path.suffix == ".snnc"
 
 
 def evaluate(graph, x, **kwargs):
@@ -80,13 +82,36 @@ def save(graph: Graph, path, **manifest) -> Path:
     return _save(graph, path, manifest)
 
 
-def optimize(source, pipeline: str, *, calibration=None, target: str | None = None, **manager_options) -> Graph:
+def optimize(
+    source, pipeline: str, *, calibration=None, target: str | None = None, limits=None, **manager_options
+) -> Graph:
     """Run a pass pipeline (e.g. ``"canonicalize,lower-activations{neuron=if}"``) on a copy
-    of the model's graph and return the result; see :func:`snnc.passes.run_pipeline`."""
+    of the model's graph and return the result; see :func:`snnc.passes.run_pipeline`.
+    ``calibration`` and ``limits`` are as :func:`compile` takes them."""
     from snnc.passes import PassContext, run_pipeline
 
-    ctx = PassContext.default(target=target, calibration=calibration)
-    return run_pipeline(load(source), pipeline, ctx, **manager_options)[0]
+    graph = load(source, limits=limits)
+    ctx = PassContext.default(target=target, calibration=calibration_data(graph, calibration))
+    return run_pipeline(graph, pipeline, ctx, **manager_options)[0]
+
+
+def calibration_data(graph: Graph, calibration):
+    """Calibration inputs for ``graph``, checked (:mod:`snnc.datafiles`): None, an array, a
+    list or mapping of arrays (one per input), or the path of a ``.npy`` / ``.npz`` file.
+    Returns None, one array, or a list (one per input).
+
+    Raises:
+        SnncError: unreadable files, bad values (text, NaN, ...), shapes that do not match
+            the model's inputs; the message names the file or argument.
+    """
+    from snnc.datafiles import check_inputs, read_inputs
+
+    if calibration is None:
+        return None
+    if isinstance(calibration, (str, os.PathLike)):
+        return read_inputs(calibration, "calibration data", graph)
+    xs = check_inputs(graph, calibration, "calibration", "calibration data")
+    return xs[0] if len(xs) == 1 else xs
 
 
 def compile(  # noqa: A001 - the public API's word
@@ -98,6 +123,7 @@ def compile(  # noqa: A001 - the public API's word
     neuron=None,
     synapse: float | None = None,
     seed: int = 0,
+    limits=None,
 ):
     """Compile a model for a backend: load it, run the target's pass pipeline (the Target
     owns its default, ``snnc targets`` lists them), emit the target's artifact (a nengo
@@ -108,13 +134,17 @@ def compile(  # noqa: A001 - the public API's word
     Args:
         source: anything :func:`load` takes.
         target: ``nengo``, ``nengo-dl`` or ``loihi`` (``snnc targets`` lists them).
-        calibration: representative inputs for data-driven passes (rate normalisation).
+        calibration: representative inputs for data-driven passes (rate normalisation):
+            an array, a list (one per input), or the path of a ``.npy`` / ``.npz`` file;
+            checked like every input (see :func:`calibration_data`).
         pipeline: a pass pipeline replacing the target's default ("" runs none; custom
             passes and neurons must be registered first, e.g. by importing their file).
         neuron: neuron choice for ``lower-activations`` (``"if"``, ``"lif"``, a dict of
             name / glob / activation kind -> neuron).
         synapse: lowpass time constant (s) on edges leaving spiking neurons.
         seed: seed of the passes' random generator.
+        limits: a :class:`snnc.frontend.limits.Limits` raising the bounds on reading the
+            model (see :func:`load`).
     """
     from snnc.codegen import compile_graph
 
@@ -122,12 +152,14 @@ def compile(  # noqa: A001 - the public API's word
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         import hashlib
 
-        sha = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+        with open(source, "rb") as f:  # in blocks: a model file can be large
+            sha = hashlib.file_digest(f, "sha256").hexdigest()
+    graph = load(source, limits=limits)
     return compile_graph(
-        load(source),
+        graph,
         target,
         pipeline,
-        calibration=calibration,
+        calibration=calibration_data(graph, calibration),
         neuron=neuron,
         synapse=synapse,
         seed=seed,
@@ -135,22 +167,47 @@ def compile(  # noqa: A001 - the public API's word
     )
 
 
-def simulate(graph, x, steps: int = 50, **kwargs):
+def simulate(graph, x, steps: int = 50, *, max_run_values: int | None = None, **kwargs):
     """Simulate a lowered (SNN-stage) graph over ``steps`` time steps with snnc's own numba
     kernels, no nengo needed; returns ``(batch, steps, *output_shape)``. Spikes match
     ``nengo.Simulator`` on the network ``snnc compile --target nengo`` emits. See
-    :func:`snnc.sim.simulate`."""
+    :func:`snnc.sim.simulate`.
+
+    ``x`` is checked like every input (:func:`snnc.datafiles.check_inputs`), and a run whose
+    result (``steps x batch x`` the output values per step, plus the probed nodes') would
+    exceed ``max_run_values`` values (default
+    :data:`~snnc.runcost.MAX_RUN_VALUES`) is refused before anything is allocated.
+    """
+    from snnc.datafiles import check_inputs
+    from snnc.runcost import check_run_values, check_steps
     from snnc.sim import simulate as _simulate
 
-    return _simulate(load(graph), x, steps, **kwargs)
+    g = load(graph)
+    steps = check_steps(steps, "simulate")
+    xs = check_inputs(g, x, "x")
+    recorded = list(g.outputs)
+    if kwargs.get("return_all"):
+        recorded += g.topo_order()
+    else:
+        recorded += [p for p in kwargs.get("probes") or () if p in g]
+    per_step = sum(g.type(n).size for n in recorded)
+    n = len(xs[0])
+    check_run_values(
+        "simulate",
+        f"the record of {steps:,} steps x {n:,} samples x {per_step:,} values per step",
+        steps * n * per_step,
+        max_run_values,
+    )
+    return _simulate(g, xs[0] if len(xs) == 1 else xs, steps, **kwargs)
 
 
-def export(source, path, *, format: str = "nir", **options) -> Path:  # noqa: A002 - the API's word
+def export(source, path, *, format: str = "nir", limits=None, **options) -> Path:  # noqa: A002 - the API's word
     """Write a compiled (SNN-stage) model to ``path`` in an exchange format.
 
     ``format="nir"``: the Neuromorphic Intermediate Representation (see :mod:`snnc.nir`;
     ``options`` go to :func:`snnc.nir.export_graph`, e.g. ``approximate=("rectified-current",)``).
-    ``source`` is anything :func:`load` takes (a compile output folder, ``model.snnc``, ...).
+    ``source`` is anything :func:`load` takes (a compile output folder, ``model.snnc``, ...);
+    ``limits`` as :func:`load` takes them.
     """
     from snnc.errors import SnncError
 
@@ -158,4 +215,4 @@ def export(source, path, *, format: str = "nir", **options) -> Path:  # noqa: A0
         raise SnncError(f"export format {format!r} is not supported (expected 'nir')")
     from snnc.nir import export_graph
 
-    return export_graph(load(source), path, **options)
+    return export_graph(load(source, limits=limits), path, **options)

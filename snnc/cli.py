@@ -1,7 +1,8 @@
 """The ``snnc`` command line. Each subcommand lives in ``snnc/commands/<name>.py`` with
 ``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
 
-Exit codes: 0 success, 2 user error (one-paragraph message, no traceback), 1 bug.
+Exit codes: 0 success, 2 user error (one-paragraph message, no traceback; an output snnc
+cannot or will not write is one, see :mod:`snnc.ir.output_files`), 1 bug.
 """
 
 from __future__ import annotations
@@ -69,6 +70,38 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # a last resort: the writers report their OS errors themselves (OutputError); one
+        # they missed is still the user's disk, not a bug, when it names an output path
+        path = _output_path(args, e)
+        if path is None:
+            raise
+        print(f"snnc {args.command}: error: {path}: cannot write it ({e.strerror or e})", file=sys.stderr)
+        return 2
+
+
+#: the options of the subcommands that name an output file or folder
+OUTPUT_OPTIONS = ("output", "dump_dir", "json", "plots", "plot")
+
+
+def _output_path(args, e: OSError) -> str | None:
+    """The output path (an option's value) that the OS error ``e`` is about, if any: its file
+    is that path, inside it, or a temporary next to it (``.NAME.*``)."""
+    from pathlib import Path
+
+    for name in (e.filename, e.filename2):
+        if not isinstance(name, str | bytes | os.PathLike):
+            continue
+        failed = Path(os.path.abspath(os.fsdecode(name)))
+        for option in OUTPUT_OPTIONS:
+            value = getattr(args, option, None)
+            if not isinstance(value, str) or not value:
+                continue  # unset, or a flag (`snnc layers --json`)
+            out = Path(os.path.abspath(value))
+            beside = failed.parent == out.parent and failed.name.startswith(f".{out.name}.")
+            if failed == out or out in failed.parents or beside:
+                return value
+    return None
 
 
 if __name__ == "__main__":

@@ -17,12 +17,13 @@ from snnc.ir.errors import (
     IRParseError,
     IRVerifyError,
     ModelFileError,
+    OutputError,
     SnncError,
 )
 
 __all__ = [
     "CodegenError", "InputShapeError", "IRError", "IRParseError", "IRVerifyError",
-    "ModelFileError", "PassError", "PipelineError", "SnncError", "UnsupportedModelError",
+    "ModelFileError", "OutputError", "PassError", "PipelineError", "SnncError", "UnsupportedModelError",
 ]
 
 

@@ -183,84 +183,54 @@ def check_pipeline(pipeline: str, weight_bits: int, act_bits: int) -> None:
 # =============================================================================== data
 
 
-def load_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``x`` (inputs, batch-first) and ``y`` (integer class labels) from a ``.npz``.
+def load_data(path: str | os.PathLike, graph=None) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``x`` (inputs, batch-first) and ``y`` (integer class labels) from a ``.npz``,
+    checked by :func:`check_data` (against ``graph`` when given).
 
     Labels may be stored as integers or as floats holding whole numbers; they are returned
     as int64.
 
     Raises:
         ModelFileError: the file cannot be read, lacks ``x`` or ``y`` (the message lists
-            the keys it has), or ``x`` / ``y`` have bad shapes or non-integer labels.
+            the keys it has), or ``x`` / ``y`` have bad values, shapes or non-integer
+            labels; the message names the file.
     """
     from snnc.datafiles import read_xy_npz
     from snnc.errors import ModelFileError
 
     x, y = read_xy_npz(path, "sweep data")
     try:
-        return check_data(x, y)
-    except SnncError as e:
-        raise ModelFileError(f"{path}: {e.message}", hint=e.hint) from None
+        return check_data(x, y, graph, where=str(path))
+    except SnncError as e:  # all about the file
+        raise ModelFileError(e.message, hint=e.hint) from None
 
 
-def check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """Check inputs ``x`` ``(N, ...)`` and labels ``y`` ``(N,)`` and return them as
-    ``(float array, int64 array)``.
+def check_data(x, y, graph=None, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Check inputs ``x`` ``(N, ...)`` and labels ``y`` ``(N,)`` (with the checks of
+    :mod:`snnc.datafiles`; against ``graph`` when given: one input of ``x``'s sample shape,
+    one output with a class for every label) and return them as ``(float32 array, int64
+    array)``. ``where`` names the file they came from.
 
     Raises:
         SnncError: empty data, mismatched lengths, non-finite inputs, labels that are not
-            1-D whole non-negative numbers.
+            1-D whole non-negative numbers, data that does not fit ``graph``.
     """
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim < 2 or len(x) == 0:
-        raise SnncError(f"x has shape {list(x.shape)} (expected (samples, *input_shape), samples >= 1)")
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise SnncError(f"x has dtype {x.dtype} (expected real numbers)")
-    if not np.all(np.isfinite(x)):
-        raise SnncError("x holds NaN or inf values (expected finite inputs)")
-    if y.ndim != 1:
-        raise SnncError(
-            f"y has shape {list(y.shape)} (expected ({len(x)},): one integer class label per sample)",
-            hint="for one-hot labels save y=labels.argmax(-1)",
-        )
-    if len(y) != len(x):
-        raise SnncError(f"{len(y)} labels for {len(x)} samples (expected one label per sample)")
-    if np.issubdtype(y.dtype, np.bool_) or not np.issubdtype(y.dtype, np.number):
-        raise SnncError(f"labels have dtype {y.dtype} (expected integer class indices)")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
-            bad = y[~(np.isfinite(y) & (y == np.round(y)))][:3]
+    from snnc.datafiles import check_array, check_inputs, check_label_fit, check_labels
+
+    wx, wy = (f"{where}: array 'x'", f"{where}: array 'y'") if where else ("x", "y")
+    x = check_array(x, wx)
+    y = check_labels(y, wy)
+    check_label_fit(y, len(x), wy, wx)
+    if graph is not None:
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise SnncError(
-                f"labels are not whole numbers (e.g. {', '.join(map(repr, bad.tolist()))}; "
-                "expected integer class indices)"
+                f"sweep: model @{graph.name} has {len(graph.inputs)} inputs and "
+                f"{len(graph.outputs)} outputs (expected one of each: x holds one input, y one "
+                "label per sample)"
             )
-    y = y.astype(np.int64)
-    if y.min() < 0:
-        raise SnncError(f"labels include {int(y.min())} (expected class indices >= 0)")
+        (x,) = check_inputs(graph, x, wx)
+        check_label_fit(y, len(x), wy, wx, graph)
     return x.astype(np.float32, copy=False), y
-
-
-def _check_against_graph(graph, x: np.ndarray, y: np.ndarray) -> None:
-    """The data fits the model: one input of x's sample shape, one output with enough
-    classes for the labels."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise SnncError(
-            f"sweep: model @{graph.name} has {len(graph.inputs)} inputs and "
-            f"{len(graph.outputs)} outputs (expected one of each: x holds one input, y one "
-            "label per sample)"
-        )
-    want = graph.type(graph.inputs[0]).shape
-    if tuple(x.shape[1:]) != tuple(want):
-        raise SnncError(
-            f"sweep: x has samples of shape {list(x.shape[1:])}, the model's input "
-            f"'{graph.inputs[0]}' takes {list(want)} (expected x of shape (N, {', '.join(map(str, want))}))"
-        )
-    classes = graph.type(graph.outputs[0]).size
-    if int(y.max()) >= classes:
-        raise SnncError(
-            f"sweep: label {int(y.max())} but the model's output '{graph.outputs[0]}' has "
-            f"{classes} classes (expected labels 0..{classes - 1})"
-        )
 
 
 # =============================================================================== statistics
@@ -679,9 +649,15 @@ class SweepResult:
         if self.ann_accuracy is not None:
             title += f"; ANN {100 * self.ann_accuracy:.1f}%"
         fig.suptitle(title, fontsize=9)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+        import io
+
+        from snnc.ir.serialize import atomic_write_bytes
+
+        # rendered in memory, then written through the output checks (links, special files,
+        # the umask, OS errors named); the format follows the suffix, as savefig(path) does
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=120, format=Path(path).suffix[1:].lower() or None)
+        atomic_write_bytes(path, buf.getvalue())
 
 
 def _si(v: float | None) -> str:
@@ -739,6 +715,8 @@ def run_sweep(
     dtype: str = "float32",
     progress: bool = True,
     seed: int = 0,
+    limits=None,
+    max_run_values: int | None = None,
 ) -> SweepResult:
     """Run the accuracy grid ``weight_bits x act_bits x steps`` (see the module docstring).
 
@@ -750,7 +728,8 @@ def run_sweep(
         steps: step counts at which to score; one simulation of ``max(steps)`` per point.
         target: whose default pipeline to start from (``nengo``, ``nengo-dl``, ``loihi``).
         pipeline: a base pipeline replacing the target's default (it must lower activations).
-        calibration: inputs for data-driven passes (``normalize-rates``).
+        calibration: inputs for data-driven passes (``normalize-rates``): arrays or the
+            path of a ``.npy`` / ``.npz``, checked against the model.
         scheduler: address of a running Dask scheduler; None starts a LocalCluster.
         workers: LocalCluster worker processes (one thread each); 0 runs the tasks in this
             process without Dask (for debugging).
@@ -760,6 +739,11 @@ def run_sweep(
         dtype: simulator storage precision (``float32``, the fast default, or ``float64``).
         progress: show a tqdm bar on stderr.
         seed: seed of the passes' random generator.
+        limits: a :class:`snnc.frontend.limits.Limits` raising the bounds on reading
+            ``model``.
+        max_run_values: most values a task may record for one sample (``max(steps) x``
+            the neurons and outputs; default :data:`snnc.runcost.MAX_RUN_VALUES`),
+            checked before any simulation.
 
     Returns:
         a :class:`SweepResult`.
@@ -768,15 +752,16 @@ def run_sweep(
         SnncError: bad data, bad bit widths, a pipeline that cannot run (for
             ``weight_bits < 32`` while there is no ``quantize`` pass), a bad scheduler.
     """
-    from snnc.api import evaluate, load
+    from snnc.api import calibration_data, evaluate, load
     from snnc.codegen import get_target
     from snnc.ir.traits import Neuron
     from snnc.passes import PassContext, run_pipeline
+    from snnc.runcost import check_run_values
 
     start = time.perf_counter()
-    graph = load(model)
-    x, y = check_data(x, y)
-    _check_against_graph(graph, x, y)
+    graph = load(model, limits=limits)
+    x, y = check_data(x, y, graph)
+    calibration = calibration_data(graph, calibration)
     weight_bits = tuple(sorted(set(int(w) for w in weight_bits)))
     act_bits = tuple(sorted(set(int(a) for a in act_bits)))
     steps = tuple(sorted(set(int(s) for s in steps)))
@@ -815,6 +800,15 @@ def run_sweep(
     t_max = steps[-1]
     neurons = max(
         sum(g.type(n).size for n in g.topo_order() if g.op(n).has(Neuron)) for g in compiled.values()
+    )
+    out_values = graph.type(graph.outputs[0]).size
+    # a task holds at least one sample's record: every step of every neuron and the output
+    check_run_values(
+        "sweep",
+        f"one sample's record ({t_max:,} steps x {neurons + out_values:,} neuron and output "
+        "values)",
+        t_max * (neurons + out_values),
+        max_run_values,
     )
     per_sample = max(1, t_max * neurons * np.dtype(dtype).itemsize)
     if chunk_size * per_sample > PROBE_BYTES:

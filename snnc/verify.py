@@ -53,17 +53,17 @@ import os
 import sys
 import time
 import types
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import CodegenError, InputShapeError, SnncError
+from snnc.datafiles import check_labels  # noqa: F401 - part of this module's API
+from snnc.errors import CodegenError, SnncError
 from snnc.ir import ops
 from snnc.ir import traits as T
 from snnc.ir.graph import Graph
-from snnc.ir.interpreter import as_input_list, run_kernel
+from snnc.ir.interpreter import run_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -255,21 +255,26 @@ def verify(
     plots=None,
     progress: bool | None = None,
     seed: int = 0,
+    limits=None,
+    max_run_values: int | None = None,
 ) -> Report:
     """Verify the conversion of ``model`` on labelled data (see the module docstring).
 
     Args:
         model: a Keras file (``.keras`` / ``.h5``), a ``keras.Model``, or anything
             :func:`snnc.load` takes (an IR file: then there is no Keras reference).
-        data: ``(x, y)`` (``x`` one array or a list, one per model input), a mapping with
+        data: ``(x, y)`` (``x`` one array or a list, one per model input, or the path of a
+            ``.npy`` / ``.npz``; ``y`` an array or the path of a ``.npy``), a mapping with
             ``x`` and ``y``, or the path of a ``.npz`` holding arrays ``x`` and ``y``;
-            ``y`` are integer class labels (one-hot rows are accepted).
+            ``y`` are integer class labels (one-hot rows are accepted). Checked by
+            :func:`snnc.datafiles.labelled_data` (messages name the files).
         target: ``nengo``, ``nengo-dl`` or ``loihi`` (default: ``nengo``, or the artifact's).
         steps: simulation steps of tier 2.
         artifact: an ``snnc compile`` output folder to verify against ``model`` instead of
             compiling ``model`` afresh.
-        calibration: inputs for the pipeline's ``normalize-rates`` (not used with
-            ``artifact``); without them the pipeline's data-free default applies.
+        calibration: inputs for the pipeline's ``normalize-rates`` (arrays or the path of
+            a ``.npy`` / ``.npz``; not used with ``artifact``); without them the pipeline's
+            data-free default applies.
         pipeline: pass pipeline replacing the target's default.
         neuron: neuron override of ``lower-activations`` for tier 2 (e.g. ``"lif"``).
         tolerance: tier 1 tolerance, relative to each layer's peak ``|reference|``.
@@ -277,6 +282,11 @@ def verify(
         plots: a folder for PNG plots (accuracy vs steps, per-layer rates and errors).
         progress: progress bar on stderr (None: only when the work takes over a second).
         seed: seed of the passes' random generator.
+        limits: a :class:`snnc.frontend.limits.Limits` raising the bounds on reading
+            ``model`` and ``artifact``.
+        max_run_values: most values tier 2 may record for one sample (``steps x`` the
+            probed neurons and outputs; default
+            :data:`snnc.runcost.MAX_RUN_VALUES`), checked before any simulation.
 
     Returns:
         A :class:`Report`; ``report.passed`` is False when tier 1 is outside tolerance.
@@ -291,34 +301,29 @@ def verify(
     if not (isinstance(tolerance, (int, float)) and tolerance > 0 and math.isfinite(tolerance)):
         raise SnncError(f"verify: tolerance must be a number > 0 (got {tolerance!r})")
 
-    from snnc.api import load
+    from snnc.api import calibration_data, load
+    from snnc.datafiles import labelled_data
 
     name = _describe(model)
-    ref = load(model)  # missing / bad model files fail here, before any heavy work
-    xs, y = read_data(data)
-    xs = as_input_list(ref, xs)
-    n = _batch_size(ref, xs)
-    if len(y) != n:
-        raise InputShapeError(
-            f"data: {len(y)} labels for {n} samples (expected one label per sample)"
-        )
+    ref = load(model, limits=limits)  # missing / bad model files fail here, before any heavy work
     out_size = int(np.prod(ref.type(ref.outputs[0]).shape))
     if out_size < 2:
         raise SnncError(
             f"model '{name}': its first output has {out_size} value(s) per sample; verify "
             "scores classifiers by the argmax of that output (expected >= 2 classes)"
         )
-    if y.size and int(y.max()) >= out_size:
-        raise SnncError(
-            f"data: label {int(y.max())} is out of range for the model's {out_size} outputs "
-            f"(expected labels 0..{out_size - 1})"
-        )
+    xs, y = labelled_data(data, ref)
+    n = len(y)
+    calibration = calibration_data(ref, calibration)
 
     notes: list[str] = []
     file_problems: list[str] = []
     compiled_spk, compiled_rate, target_name = _compile(
-        ref, target, artifact, calibration, pipeline, neuron, seed, notes, tiers, file_problems
+        ref, target, artifact, calibration, pipeline, neuron, seed, notes, tiers, file_problems,
+        limits,
     )
+    if 2 in tiers:  # before tier 1's work: tier 2 records every step of its probes
+        _check_tier2_cost(compiled_spk.graph, steps, max_run_values)
     keras_model, keras_note = _load_keras(model)  # the ANN of both tiers, when TF reads it
 
     bar = _Progress(n * len(tiers), progress)
@@ -363,93 +368,15 @@ def _check_tiers(tiers) -> tuple[int, ...]:
 
 
 def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise SnncError(f"verify: steps must be an integer >= 1 (got {steps!r})")
-    return int(steps)
+    from snnc.runcost import check_steps
 
-
-def _batch_size(g: Graph, xs: list[np.ndarray]) -> int:
-    sizes = {a.shape[0] for a in xs}
-    if len(sizes) != 1:
-        raise InputShapeError(f"data: the inputs have different batch sizes {sorted(sizes)}")
-    n = sizes.pop()
-    if n == 0:
-        raise InputShapeError("data: no samples (the batch is empty)")
-    return n
-
-
-# =============================================================================== data
-
-
-def read_data(data) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
-    """``(x, labels)`` from ``(x, y)``, a mapping with ``x`` / ``y``, or a ``.npz`` path.
-
-    Raises:
-        ModelFileError: the file is missing or unreadable.
-        SnncError: ``x`` or ``y`` missing, labels not integer class indices.
-    """
-    where = "data"
-    if isinstance(data, (str, os.PathLike)):
-        from snnc.datafiles import read_xy_npz
-
-        where = str(data)
-        x, y = read_xy_npz(data)
-    elif isinstance(data, Mapping):
-        if "x" not in data or "y" not in data:
-            raise SnncError("data: a mapping needs keys 'x' and 'y'")
-        x, y = data["x"], data["y"]
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = data
-    else:
-        raise SnncError(
-            f"data: expected (x, y), a mapping with x and y, or a .npz path (got {type(data).__name__})"
-        )
-    return x, check_labels(y, where)
-
-
-def check_labels(y, where: str = "labels") -> np.ndarray:
-    """Integer class labels as int64; one-hot rows become their argmax.
-
-    Raises:
-        SnncError: not 1-D integers (floats must be whole numbers), negative, or not one-hot.
-    """
-    try:
-        y = np.asarray(y)
-    except Exception as e:  # noqa: BLE001 - anything that is not an array is bad input
-        raise SnncError(f"{where}: labels are not an array ({e})") from None
-    if y.ndim == 2 and y.shape[1] > 1:
-        ok = np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()
-        if not ok:
-            raise SnncError(
-                f"{where}: labels have shape {list(y.shape)} but are not one-hot rows",
-                hint="give integer class indices, shape (N,)",
-            )
-        return y.argmax(axis=1).astype(np.int64)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise SnncError(
-            f"{where}: labels have shape {list(y.shape)} (expected integer class indices, shape (N,))"
-        )
-    if y.dtype.kind in "iub":
-        out = y.astype(np.int64)
-    elif y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        out = y.astype(np.int64)
-    else:
-        bad = y[:5].tolist() if y.dtype.kind != "f" else y[~(y == np.round(y))][:3].tolist()
-        raise SnncError(
-            f"{where}: labels must be integer class indices (got dtype {y.dtype}, e.g. {bad})",
-            hint="give integer labels (0..classes-1), not scores or strings",
-        )
-    if out.size and out.min() < 0:
-        raise SnncError(f"{where}: negative label {int(out.min())} (expected class indices >= 0)")
-    return out
+    return check_steps(steps, "verify")
 
 
 # =============================================================================== set-up
 
 
-def load_artifact(folder):
+def load_artifact(folder, limits=None):
     """``(Compiled, problems)`` for an ``snnc compile`` output folder: its graph and the
     ways its files differ from what this snnc generates from that graph (empty when they
     match). Unlike :meth:`Compiled.load`, differing files are reported, not refused: verify
@@ -460,11 +387,13 @@ def load_artifact(folder):
     """
     from snnc.codegen import Compiled
 
-    spk, problems = Compiled.load_regenerated(folder)
+    spk, problems = Compiled.load_regenerated(folder, limits=limits)
     return spk, list(problems)
 
 
-def _compile(ref, target, artifact, calibration, pipeline, neuron, seed, notes, tiers, notes_files):
+def _compile(
+    ref, target, artifact, calibration, pipeline, neuron, seed, notes, tiers, notes_files, limits=None
+):
     """``(spiking Compiled, rate-relu Compiled or None, target name)``; for an artifact,
     the differences of its files are appended to ``notes_files``."""
     from snnc.codegen import compile_graph, get_target
@@ -475,7 +404,7 @@ def _compile(ref, target, artifact, calibration, pipeline, neuron, seed, notes, 
                 "verify: --pipeline, --neuron and --calibration do not apply with --artifact "
                 "(the artifact is already compiled)"
             )
-        spk, problems = load_artifact(artifact)
+        spk, problems = load_artifact(artifact, limits)
         notes_files.extend(problems)
         if target is not None and get_target(target).name != spk.target.name:
             raise SnncError(
@@ -1161,6 +1090,29 @@ class _LayerStats:
         return out
 
 
+def _tier2_watch(g: Graph) -> tuple[list[str], str]:
+    """``(spiking nodes, readout node)`` tier 2 probes: every spiking layer and the node
+    the first output reads."""
+    spiking = [m for m in g.topo_order() if ops.is_spiking(g.op(m))]
+    return spiking, g.inputs_of(g.outputs[0])[0]
+
+
+def _check_tier2_cost(g: Graph, steps: int, max_run_values) -> None:
+    """Refuse (RunLimitError) a tier 2 whose record of one sample, every step of the probed
+    nodes and the outputs, exceeds ``max_run_values``: chunks hold at least one sample."""
+    from snnc.runcost import check_run_values
+
+    spiking, readout = _tier2_watch(g)
+    per_step = sum(int(np.prod(g.type(m).shape)) for m in [*spiking, readout, *g.outputs])
+    check_run_values(
+        "verify",
+        f"tier 2's record of one sample ({steps:,} steps x {per_step:,} probed neuron and "
+        "output values)",
+        steps * per_step,
+        max_run_values,
+    )
+
+
 def _tier2(ctx: _Context, spk, steps: int) -> dict:
     from snnc.sim import Simulator
 
@@ -1169,14 +1121,13 @@ def _tier2(ctx: _Context, spk, steps: int) -> dict:
     n = len(y)
     if ctx.ann_outputs is None:  # tier 1 did not run: the ANN's outputs now
         ctx.ann_outputs, ctx.ann_source = _ann_outputs(ctx)
-    spiking = [m for m in g.topo_order() if ops.is_spiking(g.op(m))]
+    spiking, readout = _tier2_watch(g)
     if not spiking:
         raise SnncError(
             f"verify: the compiled graph @{g.name} has no spiking neurons (pipeline "
             f"'{spk.manifest.get('pipeline', '')}'); tier 2 needs a spiking network",
             hint="compile with a spiking neuron (--neuron if), or run only tier 1 (--tier 1)",
         )
-    readout = g.inputs_of(g.outputs[0])[0]
     stats = {m: _LayerStats(g, m, steps, fan_out(g, m)) for m in spiking}
     stats[readout] = _LayerStats(g, readout, steps, None)
     watch = [*spiking, readout]
@@ -1468,12 +1419,10 @@ def write_plots(r: dict, folder) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from snnc.ir.output_files import check_output_dir
+
     t2 = r["tier2"]
-    out = Path(folder)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SnncError(f"{out}: cannot create the plots folder ({e})") from None
+    out = check_output_dir(folder)
     paths = []
 
     fig = Figure(figsize=(6, 4), dpi=120)
@@ -1498,7 +1447,7 @@ def write_plots(r: dict, folder) -> list[Path]:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     p = out / "accuracy_vs_steps.png"
-    fig.savefig(p)
+    _save_png(fig, p)
     paths.append(p)
 
     rows = [x for x in t2["layers"] if not x.get("readout")]
@@ -1521,9 +1470,21 @@ def write_plots(r: dict, folder) -> list[Path]:
     fig.suptitle(f"per-layer spiking statistics ({t2['steps']} steps)")
     fig.tight_layout()
     p = out / "layers.png"
-    fig.savefig(p)
+    _save_png(fig, p)
     paths.append(p)
     return paths
+
+
+def _save_png(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG through the output checks (no links or special files, the
+    umask, an OSError named as an output error)."""
+    import io
+
+    from snnc.ir.output_files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 # =============================================================================== snnc.verify(...)

@@ -21,9 +21,13 @@ LAYERS = {
 ALLOWED = {
     "snnc.ir": set(),
     "snnc.passes": {"snnc.errors", "snnc.ir", "snnc"},
-    # the nir target writes files with snnc.nir's translation
-    "snnc.codegen": {"snnc.errors", "snnc.ir", "snnc.passes", "snnc", "snnc.nir"},
-    "snnc.sim": {"snnc.errors", "snnc.ir", "snnc"},
+    # the nir target writes files with snnc.nir's translation; Compiled.run checks its
+    # inputs (snnc.datafiles) and its cost (snnc.runcost) as every runner does
+    "snnc.codegen": {
+        "snnc.errors", "snnc.ir", "snnc.passes", "snnc", "snnc.nir", "snnc.datafiles",
+        "snnc.runcost",
+    },
+    "snnc.sim": {"snnc.errors", "snnc.ir", "snnc", "snnc.runcost"},
     "snnc.frontend": {"snnc.errors", "snnc.ir", "snnc"},
     # NIR files are read with the frontend's size limits
     "snnc.nir": {"snnc.errors", "snnc.ir", "snnc", "snnc.frontend"},

@@ -1,4 +1,6 @@
-"""Helpers shared by the CLI subcommands: plugin files, reading arrays, writing text output."""
+"""Helpers shared by the CLI subcommands: plugin files, resource-limit options, writing text
+output. Data files (``--input``, ``--labels``, ``--calibration``, ``--data``) are read and
+checked by :mod:`snnc.datafiles`."""
 
 from __future__ import annotations
 
@@ -25,30 +27,62 @@ def load_plugins(args) -> None:
             load_pass_file(path)
 
 
-def load_arrays(path: str | None, what: str = "calibration data"):
-    """Read a ``.npy`` array or a ``.npz`` (one array per model input, in order).
+def positive_int(maximum: int | None = None, why: str = ""):
+    """An argparse ``type`` accepting integers ``1..maximum`` written in decimal; anything
+    else (0, negatives, ``2.5``, ``1e9``, words) ends the command with exit code 2 and
+    argparse's ``argument --flag: ...`` message (``why`` explains the maximum)."""
+    import argparse
 
-    Returns None for no path, an array, or a list of arrays; a bad file raises
-    ModelFileError naming it.
-    """
-    if path is None:
-        return None
-    import numpy as np
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected at most {maximum:,}{why} (got {value:,})")
+        return value
 
-    from snnc.errors import ModelFileError
+    return parse
 
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as e:
-        raise ModelFileError(
-            f"{path}: cannot read {what} ({e})",
-            hint="give a .npy array or a .npz with one array per input",
-        ) from None
-    if isinstance(data, np.ndarray):
-        return data
-    with data:
-        arrays = [data[k] for k in data.files]
-    return arrays[0] if len(arrays) == 1 else arrays
+
+def add_limit_options(p, *, run: bool = False) -> None:
+    """Add the resource-limit options to the parser ``p`` of a command that reads a model:
+    one per :class:`snnc.frontend.limits.Limits` field (``--max-params N`` ...) and, with
+    ``run``, ``--max-run-values N`` (commands that simulate). Read them back with
+    :func:`limits_from_args` and :func:`max_run_values`."""
+    from snnc.frontend.limits import MAX_SAFE_DEPTH, OPTIONS
+    from snnc.runcost import RUN_OPTIONS
+
+    text = (
+        "bounds on what reading a model may cost (Keras and NIR files: all of them; "
+        "model.snnc: --max-member-bytes)"
+    )
+    if run:
+        text += " and what a simulation may hold (--max-run-values)"
+    group = p.add_argument_group("resource limits", text + "; raise them for a model you trust")
+    for field, (flag, text) in OPTIONS.items():
+        kind = positive_int()
+        if field == "max_depth":
+            kind = positive_int(MAX_SAFE_DEPTH, ": deeper JSON would exhaust Python's stack")
+        group.add_argument(flag, dest=field, metavar="N", type=kind, help=text)
+    if run:
+        flag, text = RUN_OPTIONS["max_run_values"]
+        group.add_argument(flag, dest="max_run_values", metavar="N", type=positive_int(), help=text)
+
+
+def limits_from_args(args):
+    """The :class:`~snnc.frontend.limits.Limits` of the options :func:`add_limit_options`
+    added: the defaults, with every option given on the command line replacing its field."""
+    from snnc.frontend.limits import DEFAULT_LIMITS, OPTIONS
+
+    return DEFAULT_LIMITS.replace(**{field: getattr(args, field, None) for field in OPTIONS})
+
+
+def max_run_values(args) -> int | None:
+    """``--max-run-values`` (None when not given: the default applies)."""
+    return getattr(args, "max_run_values", None)
 
 
 def write_text(text: str, output: str | None) -> None:

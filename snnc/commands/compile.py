@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from snnc.commands.common import add_load_pass
+    from snnc.commands.common import add_limit_options, add_load_pass
 
     p = sub.add_parser(
         "compile",
@@ -31,6 +31,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)")
     add_load_pass(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the compile report")
+    add_limit_options(p)
     return p
 
 
@@ -38,7 +39,7 @@ def run(args) -> int:
     from snnc.api import compile as compile_model
     from snnc.codegen import get_target
     from snnc.codegen.compiled import check_out_dir
-    from snnc.commands.common import load_arrays, load_plugins
+    from snnc.commands.common import limits_from_args, load_plugins
 
     load_plugins(args)
     # cheap checks first: an unknown target or a taken output folder fail before any work
@@ -48,11 +49,12 @@ def run(args) -> int:
     compiled = compile_model(
         args.model,
         target,
-        load_arrays(args.calibration),
+        args.calibration,  # a path: read and checked against the model, naming the file
         pipeline=args.pipeline,
         neuron=args.neuron,
         synapse=args.synapse,
         seed=args.seed,
+        limits=limits_from_args(args),
     )
     path = compiled.save(out, force=args.force)
     if not args.quiet:

@@ -7,7 +7,7 @@ import json
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from snnc.commands.common import add_load_pass
+    from snnc.commands.common import add_limit_options, add_load_pass
 
     p = sub.add_parser(
         "dump",
@@ -21,18 +21,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--meta", action="store_true", help="print each node's provenance (Keras layer) too")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     add_load_pass(p)
+    add_limit_options(p)
     return p
 
 
 def run(args) -> int:
     from snnc.api import load
-    from snnc.commands.common import load_plugins
+    from snnc.commands.common import limits_from_args, load_plugins
     from snnc.ir import verify
     from snnc.ir.printer import print_graph
     from snnc.ir.serialize import to_dot, to_json
 
     load_plugins(args)
-    g = load(args.model)
+    g = load(args.model, limits=limits_from_args(args))
     verify(g)
     if args.format == "text":
         text = print_graph(g, weights=args.weights, meta=args.meta)

@@ -17,6 +17,7 @@ FORMATS = {"nir": ".nir"}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_limit_options
     from snnc.nir.common import APPROXIMATIONS
 
     p = sub.add_parser(
@@ -67,16 +68,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="write no snnc metadata (node names, op kinds, exact biases) into the NIR nodes",
     )
+    add_limit_options(p)
     return p
 
 
 def run(args) -> int:
     from snnc.api import load, optimize
-    from snnc.commands.common import load_arrays
+    from snnc.commands.common import limits_from_args
+    from snnc.datafiles import read_inputs
     from snnc.ir import Stage
     from snnc.nir import export_graph
 
-    graph = load(args.model)
+    graph = load(args.model, limits=limits_from_args(args))
     pipeline = args.pipeline
     if pipeline is None and graph.stage == Stage.ANN:
         from snnc.codegen import get_target
@@ -86,9 +89,8 @@ def run(args) -> int:
             f"snnc export: note: lowering the ANN with the pipeline '{pipeline}'", file=sys.stderr
         )
     if pipeline:
-        graph = optimize(
-            graph, pipeline, calibration=load_arrays(args.calibration), target=args.target
-        )
+        calibration = read_inputs(args.calibration, "calibration data", graph)
+        graph = optimize(graph, pipeline, calibration=calibration, target=args.target)
     source = Path(args.model)
     stem = source.stem if source.is_file() else source.resolve().name
     out = args.output or f"{stem}{FORMATS[args.format]}"

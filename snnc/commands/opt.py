@@ -7,7 +7,7 @@ import sys
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from snnc.commands.common import add_load_pass
+    from snnc.commands.common import add_limit_options, add_load_pass
 
     p = sub.add_parser(
         "opt",
@@ -77,15 +77,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the passes' notes")
+    add_limit_options(p)
     return p
 
 
 def run(args) -> int:
     from snnc.api import load
     from snnc.codegen import get_target
-    from snnc.commands.common import load_arrays, load_plugins
+    from snnc.commands.common import limits_from_args, load_plugins
+    from snnc.datafiles import read_inputs
+    from snnc.ir.output_files import check_outputs
     from snnc.passes import PassContext, PassManager
 
+    check_outputs(files=[args.output], folders=[args.dump_dir])  # before any work
     load_plugins(args)
     target = get_target(args.target or "nengo")
     pipeline = args.pipeline if args.pipeline is not None else target.default_pipeline
@@ -100,10 +104,9 @@ def run(args) -> int:
         dump_weights=args.weights,
         stream=sys.stderr,
     )
-    graph = load(args.model)
-    ctx = PassContext.default(
-        seed=args.seed, target=args.target, calibration=load_arrays(args.calibration)
-    )
+    graph = load(args.model, limits=limits_from_args(args))
+    calibration = read_inputs(args.calibration, "calibration data", graph)
+    ctx = PassContext.default(seed=args.seed, target=args.target, calibration=calibration)
     result, report = manager.run(graph, ctx)
     if not args.quiet:
         for note in report.notes:

@@ -16,7 +16,7 @@ import numpy as np
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from snnc.commands.common import add_load_pass
+    from snnc.commands.common import add_limit_options, add_load_pass
 
     p = sub.add_parser(
         "run",
@@ -45,6 +45,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "snnc generates from OUT/model.snnc (by default such a folder is refused: the network "
         "is always built from model.snnc)",
     )
+    add_limit_options(p, run=True)
     return p
 
 
@@ -56,27 +57,42 @@ def readout(y: np.ndarray) -> np.ndarray:
 
 def run(args) -> int:
     from snnc.codegen import Compiled
-    from snnc.commands.common import load_arrays, load_plugins
+    from snnc.commands.common import limits_from_args, load_plugins, max_run_values
+    from snnc.datafiles import check_label_fit, read_inputs, read_labels
     from snnc.errors import SnncError
+    from snnc.ir.output_files import check_outputs
 
+    check_outputs(files=[args.output])  # before any work
     if args.steps < 1:
         raise SnncError(f"--steps must be >= 1 (got {args.steps})")
     if args.batch is not None and args.batch < 1:
         raise SnncError(f"--batch must be >= 1 (got {args.batch})")
     load_plugins(args)
-    compiled = Compiled.load(args.out, trust_code=args.trust_code)
-    x = load_arrays(args.input, "input data")
-    labels = _load_labels(args.labels) if args.labels else None
-    n = len(x[0] if isinstance(x, list) else x)
-    if labels is not None and len(labels) != n:
-        raise SnncError(f"{args.labels}: {len(labels)} labels for {n} samples (expected one label per sample)")
-    ys = compiled.run(x, steps=args.steps, batch=args.batch, progress=False if args.quiet else None)
-    ys = ys if isinstance(ys, list) else [ys]
+    compiled = Compiled.load(args.out, trust_code=args.trust_code, limits=limits_from_args(args))
     names = compiled.graph.outputs
+    if args.output and not args.output.endswith(".npz") and len(names) > 1:  # before the run
+        raise SnncError(f"{args.output}: the model has {len(names)} outputs; save them with a .npz file name")
+    x = read_inputs(args.input, "input data", compiled.graph)
+    n = len(x[0] if isinstance(x, list) else x)
+    labels = None
+    if args.labels:
+        labels = read_labels(args.labels)
+        check_label_fit(labels, n, args.labels, args.input, compiled.graph)
+    # every step is kept only to save it (-o); printing and scoring need the last step alone
+    ys = compiled.run(
+        x,
+        steps=args.steps,
+        batch=args.batch,
+        progress=False if args.quiet else None,
+        trace=bool(args.output),
+        max_run_values=max_run_values(args),
+    )
+    ys = ys if isinstance(ys, list) else [ys]
+    finals = [readout(y) for y in ys] if args.output else ys
     if args.output:
         _save(args.output, names, ys)
     if labels is not None:
-        scores = readout(ys[0]).reshape(n, -1)
+        scores = finals[0].reshape(n, -1)
         hits = int(np.sum(scores.argmax(axis=1) == labels))
         print(
             f"accuracy: {hits / len(labels):.4f} ({hits}/{len(labels)}) "
@@ -85,22 +101,10 @@ def run(args) -> int:
         )
     elif not args.output:
         with np.printoptions(precision=4, suppress=True, threshold=200):
-            for name, y in zip(names, ys, strict=True):
+            for name, y in zip(names, finals, strict=True):
                 print(f"output '{name}' {list(y.shape)}; value after the last step (readout '{compiled.graph.op(name).readout}'):")
-                print(readout(y))
+                print(y)
     return 0
-
-
-def _load_labels(path: str) -> np.ndarray:
-    from snnc.errors import ModelFileError
-
-    try:
-        labels = np.load(path)
-    except (OSError, ValueError) as e:
-        raise ModelFileError(f"{path}: cannot read labels ({e})", hint="give a .npy array of integer class indices") from None
-    if not isinstance(labels, np.ndarray) or labels.ndim != 1:
-        raise ModelFileError(f"{path}: labels must be a 1-D .npy array of class indices")
-    return labels.astype(np.int64)
 
 
 def _save(path: str, names: list[str], ys: list[np.ndarray]) -> None:

@@ -11,6 +11,8 @@ import sys
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_limit_options
+
     p = sub.add_parser(
         "sweep",
         help="accuracy grid over weight bits, activation bits and time steps (on Dask)",
@@ -46,18 +48,27 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="simulator precision (default: float32)")
     p.add_argument("--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_limit_options(p, run=True)
     return p
 
 
 def run(args) -> int:
-    from snnc.commands.common import load_arrays
+    from snnc.api import load
+    from snnc.commands.common import limits_from_args, max_run_values
+    from snnc.datafiles import read_inputs
+    from snnc.ir.output_files import check_outputs
     from snnc.sweep import load_data, parse_bits, run_sweep
 
+    check_outputs(files=[args.json, args.plot])  # before any work
     weight_bits = parse_bits(args.weight_bits, "--weight-bits")
     act_bits = parse_bits(args.act_bits, "--act-bits")
     steps = parse_bits(args.steps, "--steps")
-    x, y = load_data(args.data)
-    calibration = load_arrays(args.calibration)
+    limits = limits_from_args(args)
+    # the model is read here to check the data files against it, naming them (run_sweep
+    # reads it again: a small cost next to compiling and simulating the grid)
+    graph = load(args.model, limits=limits)
+    x, y = load_data(args.data, graph)
+    calibration = read_inputs(args.calibration, "calibration data", graph)
     if calibration is None:
         print(
             "snnc sweep: note: no --calibration; normalize-rates scales firing rates by its "
@@ -85,6 +96,8 @@ def run(args) -> int:
         dtype=args.dtype,
         progress=not args.quiet,
         seed=args.seed,
+        limits=limits,
+        max_run_values=max_run_values(args),
     )
     print(result.format_table(), end="")
     if args.json:

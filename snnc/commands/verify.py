@@ -9,6 +9,8 @@ import sys
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from snnc.commands.common import add_limit_options
+
     p = sub.add_parser(
         "verify",
         help="compare a Keras model with its compiled network: exact per-layer errors and "
@@ -81,14 +83,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the passes' random generator (default: 0)"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_limit_options(p, run=True)
     return p
 
 
 def run(args) -> int:
-    from snnc.commands.common import load_arrays
+    from snnc.commands.common import limits_from_args, max_run_values
     from snnc.errors import SnncError
-    from snnc.verify import check_labels, verify
+    from snnc.ir.output_files import check_outputs
+    from snnc.verify import verify
 
+    check_outputs(files=[args.json], folders=[args.plots])  # before any work
     if args.data and (args.input or args.labels):
         raise SnncError("give either --data DATA.npz or --input X --labels Y, not both")
     if args.data:
@@ -99,10 +104,7 @@ def run(args) -> int:
                 "--input needs --labels (integer class labels, .npy)",
                 hint="or give --data DATA.npz holding arrays x and y",
             )
-        data = (
-            load_arrays(args.input, "input data"),
-            check_labels(_load_npy(args.labels), args.labels),
-        )
+        data = (args.input, args.labels)  # paths: verify reads and checks them, naming them
     else:
         raise SnncError(
             "no data: give --data DATA.npz (arrays x and y) or --input X.npy --labels Y.npy"
@@ -114,7 +116,7 @@ def run(args) -> int:
         target=args.target,
         steps=args.steps,
         artifact=args.artifact,
-        calibration=load_arrays(args.calibration),
+        calibration=args.calibration,
         pipeline=args.pipeline,
         neuron=args.neuron,
         tolerance=args.tolerance,
@@ -122,6 +124,8 @@ def run(args) -> int:
         plots=args.plots,
         progress=False if args.quiet else None,
         seed=args.seed,
+        limits=limits_from_args(args),
+        max_run_values=max_run_values(args),
     )
     if args.json:
         report.save_json(args.json)
@@ -129,19 +133,3 @@ def run(args) -> int:
     if args.json:
         print(f"snnc verify: wrote {args.json}", file=sys.stderr)
     return report.exit_code
-
-
-def _load_npy(path: str):
-    import numpy as np
-
-    from snnc.errors import ModelFileError
-
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ModelFileError(
-            f"{path}: cannot read labels ({e})", hint="give a .npy array of integer class indices"
-        ) from None
-    if not isinstance(labels, np.ndarray):
-        raise ModelFileError(f"{path}: labels must be a .npy array, not an .npz archive")
-    return labels

@@ -13,7 +13,10 @@ every ordinary model (the defaults are documented on the fields), and refuse wit
     g = snnc.frontend.load("big.keras", limits=Limits(max_params=500_000_000))
 
 The CLI exposes each field as an option named after it (``max_params`` ->
-``--max-params``); :data:`OPTIONS` lists them with their help texts.
+``--max-params``) on every command that reads a model; :data:`OPTIONS` lists them with
+their help texts.
+
+Running has a cost bound too: :mod:`snnc.runcost`.
 """
 
 from __future__ import annotations

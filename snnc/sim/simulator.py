@@ -430,9 +430,9 @@ def simulate(
 
 
 def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise SnncError(f"simulate: steps must be an integer >= 1 (got {steps!r})")
-    return int(steps)
+    from snnc.runcost import check_steps
+
+    return check_steps(steps, "simulate")
 
 
 def _check_options(backend: str, dtype, readout, window, readout_tau, event) -> None:

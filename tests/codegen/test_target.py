@@ -55,7 +55,7 @@ def test_run_validates_inputs():
     c = compile_graph(g, "nengo", pipeline="")
     with pytest.raises(InputShapeError, match=r"expected \[batch, 6\]"):
         c.run(np.zeros((2, 7)))
-    with pytest.raises(SnncError, match="steps must be >= 1"):
+    with pytest.raises(SnncError, match="steps must be an integer >= 1"):
         c.run(x, steps=0)
     with pytest.raises(SnncError, match="takes no simulator options"):
         c.run(x, steps=1, dtype="float64")
