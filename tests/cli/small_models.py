@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.cli import main
 from snnc.ir import Graph, ops
 from snnc.ir.printer import print_graph
 
@@ -17,6 +18,17 @@ CNN = ROOT / "tests" / "frontend" / "fixtures" / "keras3" / "cnn.keras"
 #: the sample shape and the classes of :func:`write_small`
 INPUT_SHAPE = (2, 3)
 CLASSES = 3
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """``snnc ARGS`` in-process: ``(exit code, stdout, stderr)`` (argparse errors exit
+    through SystemExit)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def write_small(path: Path) -> Path:

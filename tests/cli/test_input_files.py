@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from small_models import CLASSES, INPUT_SHAPE, write_small
+from small_models import CLASSES, INPUT_SHAPE, cli, write_small
 
 import snnc
 from snnc.cli import main
@@ -22,17 +22,6 @@ from snnc.errors import InputShapeError, ModelFileError, SnncError
 from snnc.runcost import MAX_RUN_VALUES, RunLimitError
 
 N = 5  # samples of the good input file
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """``snnc ARGS`` in-process: ``(exit code, stdout, stderr)`` (argparse errors exit
-    through SystemExit)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import argparse
 
 import numpy as np
 import pytest
-from small_models import CNN, INPUT_SHAPE, write_small, write_upsampling
+from small_models import CNN, INPUT_SHAPE, cli, write_small, write_upsampling
 
 import snnc
 from snnc.cli import build_parser, main
@@ -20,15 +20,6 @@ from snnc.frontend.limits import DEFAULT_LIMITS, MAX_SAFE_DEPTH, OPTIONS, LimitE
 #: commands that read a model file, and those that also simulate
 READERS = {"dump", "opt", "compile", "run", "verify", "sweep", "export"}
 SIMULATORS = {"run", "verify", "sweep"}
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
