@@ -26,13 +26,23 @@ def _cursor(text: str, lineno: int) -> Cursor:
     return Cursor(text, IRParseError, where=f"line {lineno}")
 
 
+def _read_type(cur: Cursor, expected: str):
+    """The type at ``cur``; one it cannot be (an unknown dtype, a bad quantization) is a
+    parse error there."""
+    text = cur.match(_TYPE, expected)
+    try:
+        return parse_type(text)
+    except ValueError as e:
+        raise cur.error(str(e)) from None
+
+
 def _array_reader(weights, node: str, key: str, quant: dict):
     """The ``<type #hash>`` / ``<type [values]>`` reader for parameter ``key`` of ``node``;
     a q-typed literal records its dtype in ``quant``."""
 
     def read(cur: Cursor) -> np.ndarray:
         cur.expect("<")
-        t = parse_type(cur.match(_TYPE, "an array type like f32[3,3]"))
+        t = _read_type(cur, "an array type like f32[3,3]")
         end = cur.text.find(">", cur.pos)
         if end < 0:
             raise cur.error("unterminated array literal (missing '>')")
@@ -153,7 +163,7 @@ def _parse_node(g: Graph, cur: Cursor, weights) -> None:
                 cur.expect("}")
                 break
     cur.expect(":")
-    t = parse_type(cur.match(_TYPE, "a type like f32[8,8,1]"))
+    t = _read_type(cur, "a type like f32[8,8,1]")
     meta = {}
     if cur.accept("#meta"):
         cur.skip()
@@ -197,10 +207,19 @@ def _parse_node(g: Graph, cur: Cursor, weights) -> None:
 
 def parse_file(path, weights=None) -> Graph:
     """Parse a ``.snnir`` file."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            return parse_graph(f.read(), weights)
-        except IRParseError as e:
-            raise IRParseError(f"{path}: {e.message}", hint=e.hint) from None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise IRParseError(
+            f"{path}: not UTF-8 text (byte {data[e.start : e.start + 1]!r} at offset {e.start})",
+            hint="a .snnir file is UTF-8 text, as `snnc opt -o FILE.snnir` writes it",
+        ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() reads
+    try:
+        return parse_graph(text, weights)
+    except IRParseError as e:
+        raise IRParseError(f"{path}: {e.message}", hint=e.hint) from None
 
 
