@@ -34,12 +34,15 @@ def load(source, *, name: str | None = None, approximate=None, limits=None) -> G
                 from snnc.ir.serialize import load as load_snnc
 
                 if limits is not None:
-                    return load_snnc(path, max_member_bytes=limits.max_member_bytes)[0]
-                return load_snnc(path)[0]
+                    graph = load_snnc(path, max_member_bytes=limits.max_member_bytes)[0]
+                else:
+                    graph = load_snnc(path)[0]
+                return _checked(graph, path, limits)
             if path.suffix == ".snnir" or head.lstrip().startswith((b"graph", b"//")):
                 from snnc.ir.parser import parse_file
 
-                return parse_file(path)
+                _check_text_size(path, limits)
+                return _checked(parse_file(path), path, limits)
             # NIR files are HDF5 like legacy Keras files: tell them apart before Keras reads
             from snnc.nir import from_nir, is_nir_file
 
@@ -53,6 +56,23 @@ def load(source, *, name: str | None = None, approximate=None, limits=None) -> G
     from snnc.frontend import load as load_keras
 
     return load_keras(source, name=name, limits=limits)
+
+
+def _check_text_size(path: Path, limits) -> None:
+    """Refuse a ``.snnir`` text larger than ``max_member_bytes`` before parsing it (its
+    weights are printed in it: the same bound as a ``model.snnc`` member)."""
+    from snnc.frontend.limits import DEFAULT_LIMITS, check
+
+    size = path.stat().st_size
+    check(str(path), "the size of the IR text", size, limits or DEFAULT_LIMITS, "max_member_bytes")
+
+
+def _checked(graph: Graph, path: Path, limits) -> Graph:
+    """``graph`` if it is within ``limits`` (nodes, parameters, values per sample)."""
+    from snnc.frontend.limits import check_graph
+
+    check_graph(graph, str(path), limits)
+    return graph
 
 
 def _is_snnc_zip(path: Path) -> bool:

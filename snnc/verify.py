@@ -386,8 +386,10 @@ def load_artifact(folder, limits=None):
         ModelFileError: not a compile output, or unreadable files.
     """
     from snnc.codegen import Compiled
+    from snnc.frontend.limits import check_graph
 
     spk, problems = Compiled.load_regenerated(folder, limits=limits)
+    check_graph(spk.graph, str(folder), limits)
     return spk, list(problems)
 
 

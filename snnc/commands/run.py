@@ -60,6 +60,7 @@ def run(args) -> int:
     from snnc.commands.common import limits_from_args, load_plugins, max_run_values
     from snnc.datafiles import check_label_fit, read_inputs, read_labels
     from snnc.errors import SnncError
+    from snnc.frontend.limits import check_graph
     from snnc.ir.output_files import check_outputs
 
     check_outputs(files=[args.output])  # before any work
@@ -68,7 +69,9 @@ def run(args) -> int:
     if args.batch is not None and args.batch < 1:
         raise SnncError(f"--batch must be >= 1 (got {args.batch})")
     load_plugins(args)
-    compiled = Compiled.load(args.out, trust_code=args.trust_code, limits=limits_from_args(args))
+    limits = limits_from_args(args)
+    compiled = Compiled.load(args.out, trust_code=args.trust_code, limits=limits)
+    check_graph(compiled.graph, args.out, limits)  # before a network of that size is built
     names = compiled.graph.outputs
     if args.output and not args.output.endswith(".npz") and len(names) > 1:  # before the run
         raise SnncError(f"{args.output}: the model has {len(names)} outputs; save them with a .npz file name")

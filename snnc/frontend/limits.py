@@ -152,6 +152,22 @@ def check(where: str, what: str, found: int, limits: Limits, name: str) -> None:
         raise LimitError(where, what, found, name, value)
 
 
+def check_graph(graph, where: str, limits: Limits | None = None) -> None:
+    """Raise :class:`LimitError` when a graph read from snnc's own formats (``.snnir`` text,
+    ``model.snnc``) is larger than ``limits`` allow (None: the defaults): more nodes than
+    ``max_layers``, more parameter values than ``max_params``, or more values per sample
+    than ``max_activations``. A type is only a shape until something runs, so a ten-line
+    ``.snnir`` can declare a ten-billion-value input: this refuses it at load, as the Keras
+    reader refuses an ``UpSampling2D(300)``, instead of at compile or run time."""
+    limits = DEFAULT_LIMITS if limits is None else limits
+    nodes = graph.topo_order()
+    check(where, "the number of nodes", len(nodes), limits, "max_layers")
+    params = sum(a.size for n in nodes for a in graph.op(n).param_arrays().values())
+    check(where, "the parameter values of the graph", params, limits, "max_params")
+    values = sum(graph.type(n).size for n in nodes)
+    check(where, "the values all nodes produce for one sample", values, limits, "max_activations")
+
+
 def effective_depth(limits: Limits) -> int:
     """The depth limit actually applied (never beyond :data:`MAX_SAFE_DEPTH`)."""
     return min(limits.max_depth, MAX_SAFE_DEPTH)
@@ -266,6 +282,7 @@ __all__ = [
     "LimitError",
     "Limits",
     "check",
+    "check_graph",
     "check_json_text",
     "check_object_depth",
 ]

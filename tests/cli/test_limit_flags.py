@@ -116,7 +116,8 @@ def test_run_and_verify_pass_member_bytes_to_model_snnc(small, capsys):
         capsys, "verify", model, "--input", d / "x.npy", "--labels", d / "y.npy", "--artifact", out,
         "--tier", "1", "-q", "--max-member-bytes", "100",
     )
-    assert code == 2 and "model.snnc" in err and "--max-member-bytes" in err, err
+    # the model's own .snnir text (891 bytes) is over the limit too, and is read first
+    assert code == 2 and "small.snnir" in err and "--max-member-bytes" in err, err
 
 
 def test_api_functions_take_limits(small, tmp_path):
@@ -143,3 +144,43 @@ def test_nir_files_are_read_with_the_limits(small, tmp_path, capsys):
     assert code == 2 and str(nir_file) in err and "--max-params N" in err, err
     with pytest.raises(LimitError, match="limit max_params"):
         snnc.load(nir_file, limits=Limits(max_params=5))
+
+
+HUGE_SNNIR = """graph @huge(dt=0.001) {
+  %x = nn.input() : f32[100000,100000]
+  %r = ann.relu(%x) : f32[100000,100000]
+  %out = nn.output(%r) : f32[100000,100000]
+}
+"""
+
+
+def test_snnir_text_is_read_with_the_limits(tmp_path, capsys):
+    """A ten-line .snnir can declare ten billion values per sample: refused at load (it took
+    minutes in compile before), accepted by `dump` with the limit raised; a text over
+    --max-member-bytes is refused before parsing."""
+    path = tmp_path / "huge.snnir"
+    path.write_text(HUGE_SNNIR)
+    code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "never", "-q")
+    assert code == 2 and str(path) in err and "limit max_activations" in err, err
+    assert "--max-activations N" in err and not (tmp_path / "never").exists()
+    code, out, err = cli(capsys, "dump", path, "--max-activations", "30000000000")
+    assert code == 0 and "f32[100000,100000]" in out, err
+    code, _, err = cli(capsys, "dump", path, "--max-member-bytes", "50")
+    assert code == 2 and "the size of the IR text" in err and "--max-member-bytes N" in err, err
+    with pytest.raises(LimitError, match="limit max_activations"):
+        snnc.load(path)
+
+
+def test_model_snnc_and_artifacts_are_read_with_the_limits(small, tmp_path, capsys):
+    """The graph limits apply to model.snnc (snnc.load) and to compile outputs (`snnc run`,
+    `verify --artifact`) before anything is built or run."""
+    d, model, out = small
+    with pytest.raises(LimitError, match="limit max_layers"):
+        snnc.load(out / "model.snnc", limits=Limits(max_layers=2))
+    code, _, err = cli(capsys, "run", out, "-i", d / "x.npy", "-n", "2", "--max-params", "5")
+    assert code == 2 and str(out) in err and "limit max_params" in err, err
+    code, _, err = cli(
+        capsys, "verify", model, "--input", d / "x.npy", "--labels", d / "y.npy", "--artifact", out,
+        "--tier", "1", "-q", "--max-activations", "5",
+    )
+    assert code == 2 and "limit max_activations" in err, err
