@@ -59,7 +59,16 @@ from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
 )
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
-from snnc.sim.plan import Frame, Instr, Plan, cols_block, conv_gemm, events_pay, window_uses
+from snnc.sim.plan import (
+    Frame,
+    Instr,
+    Plan,
+    cols_block,
+    conv_gemm,
+    estimate_nonzero,
+    events_pay,
+    window_uses,
+)
 
 # nengo_loihi/builder/discretize.py and block.py (1.1.0)
 MAX_COMPARTMENTS = 1024
@@ -424,7 +433,7 @@ class ChipLayer(Instr):
         events = self.event == "always" or (
             self.event == "auto"
             and events_pay(
-                k.count_nonzero(s),
+                estimate_nonzero(k, s),
                 s.size,
                 inp.uses,
                 inp.fanout,

@@ -370,3 +370,19 @@ def test_no_op_kind_strings_in_the_simulator():
         if pattern.search(line)
     ]
     assert not bad, "\n".join(bad)
+
+
+def test_density_estimate_of_large_windows():
+    """The event-driven choice estimates the density of a large window from every
+    SAMPLE_STRIDE-th input (a prime, so a spiking channel pattern does not alias); small
+    windows are counted exactly."""
+    from snnc.sim import numba_kernels as nk
+    from snnc.sim.plan import SAMPLE_MIN, estimate_nonzero
+
+    rng = np.random.default_rng(3)
+    small = _sparse(rng, (50, 40)).astype(np.float32)
+    assert estimate_nonzero(nk, small) == np.count_nonzero(small)
+    big = np.zeros((SAMPLE_MIN // 32 + 7, 32), np.float32)
+    big[:, ::4] = 1.0  # every 4th channel spikes: 25%
+    est = estimate_nonzero(nk, big)
+    assert abs(est / big.size - 0.25) < 0.01
