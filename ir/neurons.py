@@ -455,6 +455,18 @@ MAX_DECAY = 2**12 - 1
 DECAY_SCALE_TH = 0.5 / 2**12
 
 
+def decay_magnitude(decay, x0=2**21, bits=12, offset=0):
+    """nengo-loihi's estimate of the sum of the rounded integer decays of ``x0``
+    (``discretize.py``): the quantize pass and the simulator's Loihi mode scale inputs by it
+    so that a filtered spike integrates to the same total."""
+    q = 0.494
+    r = (2**bits - offset - np.asarray(decay)) / 2**bits
+    n = -(np.log1p(x0 * (1 - r) / q)) / np.log(r)
+    principal_sum = (1 - r ** (n + 1)) / (1 - r)
+    loss_sum = q / ((1 - r) * x0) * (n + 1 - (1 - r ** (n + 1)) / (1 - r))
+    return principal_sum - loss_sum
+
+
 # =============================================================================== LIF family
 
 

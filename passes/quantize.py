@@ -149,6 +149,7 @@ from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
     VTH_MAX,
     LoihiIF,
     LoihiLIF,
+    decay_magnitude,
 )
 from snnc.ir.ops import (
     Conv1D,
@@ -434,16 +435,6 @@ MAX_COMPARTMENTS = 1024
 SHIFT_BITS = 1
 #: the largest weight mantissa, ``2**(8 - shift_bits) - 1``
 WEIGHT_MAN_MAX = 2 ** (8 - SHIFT_BITS) - 1
-
-
-def decay_magnitude(decay, x0=2**21, bits=12, offset=0):
-    """nengo-loihi's estimate of the summed integer decay series (``discretize.py``)."""
-    q = 0.494
-    r = (2**bits - offset - np.asarray(decay)) / 2**bits
-    n = -(np.log1p(x0 * (1 - r) / q)) / np.log(r)
-    principal_sum = (1 - r ** (n + 1)) / (1 - r)
-    loss_sum = q / ((1 - r) * x0) * (n + 1 - (1 - r ** (n + 1)) / (1 - r))
-    return principal_sum - loss_sum
 
 
 def bias_to_manexp(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

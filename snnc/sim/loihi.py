@@ -56,6 +56,7 @@ from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
     Q_BITS,
     VTH_EXP,
     VTH_MAX,
+    decay_magnitude,
 )
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
@@ -77,17 +78,6 @@ SHIFT_BITS = 1
 
 
 # =============================================================================== discretization
-
-
-def decay_magnitude(decay, x0=2**21, bits=12, offset=0):
-    """nengo-loihi's estimate of the sum of the rounded integer decays of ``x0`` (used to
-    scale inputs so that a filtered spike integrates to the same total)."""
-    q = 0.494
-    r = (2**bits - offset - np.asarray(decay)) / 2**bits
-    n = -(np.log1p(x0 * (1 - r) / q)) / np.log(r)
-    principal_sum = (1 - r ** (n + 1)) / (1 - r)
-    loss_sum = q / ((1 - r) * x0) * (n + 1 - (1 - r ** (n + 1)) / (1 - r))
-    return principal_sum - loss_sum
 
 
 def discretize_weights(w: np.ndarray, weight_exp: int) -> np.ndarray:
