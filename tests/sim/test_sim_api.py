@@ -3,7 +3,6 @@ interpreter's, errors."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,19 +116,14 @@ def test_bad_arguments(kwargs, message):
         simulate(g, x, **{"steps": 3, **kwargs})
 
 
-def test_digits_spiking_accuracy_and_nengo_parity():
+def test_digits_spiking_accuracy_and_nengo_parity(digits_split):
     """The digits CNN lowered to IF neurons: simulate() classifies the 450 held-out images
     (what took minutes in nengo takes well under a second) and agrees with nengo on a few
     (float64, raw readout)."""
-    sys.path.insert(0, str(DIGITS))
-    try:
-        from data import load_split
-    finally:
-        sys.path.remove(str(DIGITS))
     from snnc.codegen import compile_graph
     from snnc.passes import PassContext, run_pipeline
 
-    x_train, _, x_test, y_test = load_split()
+    x_train, _, x_test, y_test = digits_split
     ctx = PassContext.default(target="nengo", calibration=x_train[:200])
     g, _ = run_pipeline(
         snnc.load(DIGITS / "digits_cnn.keras"),

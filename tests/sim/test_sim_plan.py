@@ -5,7 +5,6 @@ values, readouts follow the convention, the kernels match their NumPy twins."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -231,18 +230,13 @@ def test_reset_with_a_new_batch_size():
     np.testing.assert_array_equal(sim.run(x[:1], 30), simulate(g, x[:1], 30, dtype=np.float64))
 
 
-def test_float32_agrees_with_float64_on_the_digits_cnn():
+def test_float32_agrees_with_float64_on_the_digits_cnn(digits_split):
     """float32 (the default) on the digits CNN: spike counts within one of float64's per
     neuron over 100 steps, the same predictions at every 10th step, readouts within 1%."""
-    sys.path.insert(0, str(DIGITS))
-    try:
-        from data import load_split
-    finally:
-        sys.path.remove(str(DIGITS))
     import snnc
     from snnc.passes import PassContext, run_pipeline
 
-    x_train, _, x_test, _ = load_split()
+    x_train, _, x_test, _ = digits_split
     ctx = PassContext.default(target="nengo", calibration=x_train[:200])
     g, _ = run_pipeline(
         snnc.load(DIGITS / "digits_cnn.keras"),
