@@ -63,8 +63,8 @@ class ReLULike(Trait):
 
 
 class Readout(Trait):
-    """May stay in an SNN-stage graph between the last layer and an output (linear, softmax):
-    it only shapes the readout, it is not a hidden layer."""
+    """Only shapes the readout (linear, softmax): lower-activations removes it or keeps it by
+    its own option (``drop_softmax``), never as a rate neuron or a hidden layer."""
 
 
 class HostOnly(Trait):
