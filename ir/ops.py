@@ -869,7 +869,7 @@ class Elu(Op):
     """ELU with ``alpha``."""
 
     kind: ClassVar[str] = "ann.elu"
-    traits: ClassVar = frozenset({T.Activation, T.HostOnly})
+    traits: ClassVar = frozenset({T.Activation, T.HostOnly, T.Increasing})
     alpha: float = 1.0
 
     def infer_type(self, in_types):
@@ -923,13 +923,14 @@ Linear = _simple_activation(
     (T.Activation, T.Readout, T.Linear, T.MovesValues),
 )
 # nengo has exact rate neurons for these two (Sigmoid, Tanh), so they are not host-only
-Sigmoid = _simple_activation("sigmoid", "Logistic sigmoid.", (T.Activation,))
-Tanh = _simple_activation("tanh", "Hyperbolic tangent.", (T.Activation,))
-Selu = _simple_activation("selu", "SELU.")
-Softplus = _simple_activation("softplus", "log(1 + exp(x)).")
-Softsign = _simple_activation("softsign", "x / (1 + |x|).")
+_INCREASING_HOST = (T.Activation, T.HostOnly, T.Increasing)
+Sigmoid = _simple_activation("sigmoid", "Logistic sigmoid.", (T.Activation, T.Increasing))
+Tanh = _simple_activation("tanh", "Hyperbolic tangent.", (T.Activation, T.Increasing))
+Selu = _simple_activation("selu", "SELU.", _INCREASING_HOST)
+Softplus = _simple_activation("softplus", "log(1 + exp(x)).", _INCREASING_HOST)
+Softsign = _simple_activation("softsign", "x / (1 + |x|).", _INCREASING_HOST)
 Swish = _simple_activation("swish", "x * sigmoid(x) (also called silu).")
-Exponential = _simple_activation("exponential", "exp(x).")
+Exponential = _simple_activation("exponential", "exp(x).", _INCREASING_HOST)
 
 
 # =============================================================================== quantization

@@ -67,6 +67,11 @@ class Readout(Trait):
     its own option (``drop_softmax``), never as a rate neuron or a hidden layer."""
 
 
+class Increasing(Trait):
+    """Strictly increasing in its input (an ``ann.elu`` only for ``alpha > 0``): removing it
+    from an output keeps every argmax."""
+
+
 class HostOnly(Trait):
     """A nonlinearity no neuron computes (max pooling, softmax, elu, ...): runs on a host
     Node on the nengo targets and has no place on a neuromorphic chip."""
@@ -104,6 +109,7 @@ ALL_TRAITS: tuple[type[Trait], ...] = (
     Activation,
     ReLULike,
     Readout,
+    Increasing,
     HostOnly,
     Neuron,
     Spiking,

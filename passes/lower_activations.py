@@ -141,16 +141,6 @@ RATE_ACTIVATIONS: tuple[type[ops.Op], ...] = (ops.Sigmoid, ops.Tanh)
 #: readout counts of nodes left as they were (they do not make the pass's result "changed")
 _UNCHANGED = frozenset({"softmax_kept", "output_kept", "rate_kept"})
 
-#: strictly increasing activations: dropping one from an output keeps every argmax
-_INCREASING: tuple[type[ops.Op], ...] = (
-    ops.Sigmoid,
-    ops.Tanh,
-    ops.Softplus,
-    ops.Softsign,
-    ops.Exponential,
-    ops.Selu,
-)
-
 
 def relu_variants(op: ops.ReLU) -> tuple[str, ...]:
     """Activation kinds a ReLU op answers to in a neuron spec: ``relu``, its op kind and,
@@ -171,7 +161,7 @@ def activation_kinds(op: ops.Op) -> tuple[str, ...]:
 
 def _increasing(op: ops.Op) -> bool:
     """Whether ``op`` is strictly increasing, so removing it from an output keeps the argmax."""
-    return isinstance(op, _INCREASING) or (isinstance(op, ops.Elu) and op.alpha > 0)
+    return op.has(T.Increasing) and not (isinstance(op, ops.Elu) and op.alpha <= 0)
 
 
 @dataclass(frozen=True)
