@@ -2,7 +2,9 @@
 
 For the dense and convolution shapes of ``benchmarks/kernel_speed.py`` at spike densities
 from 2% to 40%, times the event-driven kernels (``gather_conv2d``, ``gather_dense``) and
-the GEMM path (im2col + ``np.matmul``) on one core, interleaved, best of the rounds; fits
+the GEMM path (``conv_gemm``: im2col + ``gemm``) on every core at once (one copy of the
+problem per core, as the simulator's workers run: the event path shares memory bandwidth
+worse than the GEMM, so one core alone flatters it), interleaved, best of the rounds; fits
 
     event ns = a * inputs + b * (non-zero inputs x uses) + c * (event multiply-adds)
     GEMM ns  = d * (dense multiply-adds)
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -43,20 +46,28 @@ def dense_cases():
 
 
 def best(fns: dict, rounds: int) -> dict:
-    for f in fns.values():
-        f()
+    """Best wall time of each entry: a list of callables, one per worker, run together."""
+    pool = ThreadPoolExecutor(max(len(v) for v in fns.values()))
+
+    def together(calls):
+        list(pool.map(lambda f: f(), calls))
+
+    for calls in fns.values():
+        together(calls)
     out = {k: math.inf for k in fns}
     for _ in range(rounds):
-        for k, f in fns.items():
+        for k, calls in fns.items():
             start = time.perf_counter()
-            f()
+            together(calls)
             out[k] = min(out[k], time.perf_counter() - start)
+    pool.shutdown()
     return out
 
 
-def measure(rounds: int, densities) -> list[dict]:
+def measure(rounds: int, densities, workers: int) -> list[dict]:
+    """Event and GEMM seconds per case and density; each worker runs its own copy."""
     from snnc.sim import numba_kernels as nk
-    from snnc.sim.plan import cols_block, conv_gemm, window_uses
+    from snnc.sim.plan import cols_block, window_uses
 
     rng = np.random.default_rng(0)
     rows = []
@@ -65,27 +76,35 @@ def measure(rounds: int, densities) -> list[dict]:
         wt = rng.normal(size=(kh, kw, c, o)).astype(np.float32)
         cols = (oh, ow, kh, kw, c)
         block = cols_block(cols, 4)
-        buf = np.empty(block * math.prod(cols), np.float32)
-        out = np.empty((r, oh, ow, o), np.float32)
         uses = window_uses((h, w), (oh, ow), (kh, kw), (st, st), (1, 1), (pad, pad))
         geom = (st, st, 1, 1, pad, pad)
         for d in densities:
-            x = ((rng.uniform(size=(r, h, w, c)) < d) * 1000.0).astype(np.float32)
+            xs = [
+                ((rng.uniform(size=(r, h, w, c)) < d) * 1000.0).astype(np.float32)
+                for _ in range(workers)
+            ]
+            outs = [np.empty((r, oh, ow, o), np.float32) for _ in range(workers)]
+            bufs = [np.empty(block * math.prod(cols), np.float32) for _ in range(workers)]
+            w2 = wt.reshape(-1, o)
             t = best(
                 {
-                    "event": partial(nk.gather_conv2d, x, wt, out, *geom),
-                    "gemm": partial(
-                        conv_gemm, nk, x, wt.reshape(-1, o), out, buf, geom, cols, block
-                    ),
+                    "event": [
+                        partial(nk.gather_conv2d, x, wt, out, *geom)
+                        for x, out in zip(xs, outs, strict=True)
+                    ],
+                    "gemm": [
+                        partial(nk.conv_gemm, x, w2, out, buf, block, kh, kw, *geom)
+                        for x, out, buf in zip(xs, outs, bufs, strict=True)
+                    ],
                 },
                 rounds,
             )
-            nnz = int(np.count_nonzero(x))
+            nnz = int(np.count_nonzero(xs[0]))
             rows.append(
                 dict(
                     name=name,
                     density=d,
-                    size=x.size,
+                    size=xs[0].size,
                     uses=nnz * uses,
                     macs=nnz * uses * o,
                     dense=r * oh * ow * kh * kw * c * o,
@@ -94,36 +113,49 @@ def measure(rounds: int, densities) -> list[dict]:
             )
     for name, r, k, o in dense_cases():
         wt = rng.normal(size=(k, o)).astype(np.float32)
-        out = np.empty((r, o), np.float32)
         for d in densities:
-            x = ((rng.uniform(size=(r, k)) < d) * 1000.0).astype(np.float32)
+            xs = [
+                ((rng.uniform(size=(r, k)) < d) * 1000.0).astype(np.float32) for _ in range(workers)
+            ]
+            outs = [np.empty((r, o), np.float32) for _ in range(workers)]
+            pairs = list(zip(xs, outs, strict=True))
             t = best(
                 {
-                    "event": partial(nk.gather_dense, x, wt, out),
-                    "gemm": partial(np.matmul, x, wt, out=out),
+                    "event": [partial(nk.gather_dense, x, wt, out) for x, out in pairs],
+                    "gemm": [partial(nk.gemm, x, wt, out) for x, out in pairs],
                 },
                 rounds,
             )
-            nnz = int(np.count_nonzero(x))
+            nnz = int(np.count_nonzero(xs[0]))
             rows.append(
                 dict(
-                    name=name, density=d, size=x.size, uses=nnz, macs=nnz * o, dense=r * k * o, **t
+                    name=name,
+                    density=d,
+                    size=xs[0].size,
+                    uses=nnz,
+                    macs=nnz * o,
+                    dense=r * k * o,
+                    **t,
                 )
             )
     return rows
 
 
 def main() -> None:
+    import scipy.linalg.cython_blas  # noqa: F401 - numba's BLAS, loaded before the limit
     from threadpoolctl import threadpool_limits
 
     from snnc.sim import plan
+    from snnc.sim.simulator import available_cores
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     densities = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
+    workers = available_cores()
+    print(f"{workers} workers, one copy of each problem each\n")
     with threadpool_limits(limits=1, user_api="blas"):
-        rows = measure(args.rounds, densities)
+        rows = measure(args.rounds, densities, workers)
     a = np.array([[r["size"], r["uses"], r["macs"]] for r in rows], float)
     ev = np.array([r["event"] for r in rows]) * 1e9
     # relative least squares: every shape counts, not just the largest
@@ -135,7 +167,7 @@ def main() -> None:
     )
     print(
         f"committed: {plan.EVENT_NS_PER_INPUT}, {plan.EVENT_NS_PER_USE}, "
-        f"{plan.EVENT_NS_PER_MAC}; GEMM {plan.GEMM_NS_PER_MAC}\n"
+        f"{plan.EVENT_NS_PER_MAC}; GEMM {plan.GEMM_NS_PER_MAC}; margin {plan.EVENT_MARGIN}\n"
     )
     print(
         "| layer | density | event (ms) | GEMM (ms) | faster | fit picks | committed picks | loss |"
@@ -149,7 +181,8 @@ def main() -> None:
             + plan.EVENT_NS_PER_USE * nnz_uses
             + plan.EVENT_NS_PER_MAC * macs
         )
-        pick = "event" if committed < plan.GEMM_NS_PER_MAC * r["dense"] else "gemm"
+        gemm_cost = plan.EVENT_MARGIN * plan.GEMM_NS_PER_MAC * r["dense"]
+        pick = "event" if committed < gemm_cost else "gemm"
         fitted = coef @ [r["size"], nnz_uses, macs]
         fit_pick = "event" if fitted < gemm_ns * r["dense"] else "gemm"
         loss = max(r[pick] / min(r["event"], r["gemm"]) - 1, 0)

@@ -10,6 +10,8 @@ backend's only (the NumPy twins of its kernels exist to test them).
 ``neuron_step(cls)``      a spiking neuron class's step (the catalogue, :mod:`snnc.ir.neurons`):
                           ``step(x, gain, bias, out, *state, *op.step_params(dt))`` on ``(B, n)``
 ``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
+``gemm``                  ``out = x @ w`` by scipy's BLAS (the library numba's ``np.dot`` calls)
+``conv_gemm``             a 2-D convolution: ``im2col2d`` in L2-sized row blocks, each a ``gemm``
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
 ``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
@@ -111,6 +113,33 @@ class NumpyKernels:
         win = sliding_window_view(xp, ((kh - 1) * dy + 1, (kw - 1) * dx + 1), axis=(1, 2))
         win = win[:, : (oh - 1) * sy + 1 : sy, : (ow - 1) * sx + 1 : sx, :, ::dy, ::dx]
         cols[...] = win.transpose(0, 1, 2, 4, 5, 3)  # (R, OH, OW, C, KH, KW) -> (.., KH, KW, C)
+
+    @staticmethod
+    def gemm(x, w, out):
+        """``out = x @ w`` (2-D, C-contiguous) by scipy's BLAS, the library numba's
+        ``np.dot`` calls (numpy's own differs in the last bit on some shapes): computed as
+        ``out.T = w.T @ x.T`` in BLAS's column-major terms, in place."""
+        from scipy.linalg.blas import get_blas_funcs  # ~0.1 s: only when a GEMM runs
+
+        gemm = get_blas_funcs("gemm", (x, w))
+        res = gemm(1.0, w.T, x.T, c=out.T, overwrite_c=True)
+        if not np.shares_memory(res, out):  # BLAS copied (never for contiguous arrays)
+            out[...] = res.T
+
+    @staticmethod
+    def conv_gemm(x4, w, u4, buf, block, kh, kw, sy, sx, dy, dx, pt, pl):
+        """A 2-D convolution by im2col + GEMM: ``u4 (R, OH, OW, O) = conv(x4 (R, H, W, C))``
+        with ``w (KH * KW * C, O)``, ``block`` input rows at a time through the flat
+        scratch ``buf`` (im2col blocks sized to stay in a core's L2 cache)."""
+        c = x4.shape[-1]
+        _, oh, ow, o = u4.shape
+        k = kh * kw * c
+        for r0 in range(0, x4.shape[0], block):
+            r1 = min(r0 + block, x4.shape[0])
+            m = (r1 - r0) * oh * ow
+            cols = buf[: m * k].reshape((r1 - r0, oh, ow, kh, kw, c))
+            NumpyKernels.im2col2d(x4[r0:r1], cols, sy, sx, dy, dx, pt, pl)
+            NumpyKernels.gemm(cols.reshape(m, k), w, u4[r0:r1].reshape(m, o))
 
     @staticmethod
     def count_nonzero(x) -> int:

@@ -65,7 +65,6 @@ from snnc.sim.plan import (
     Instr,
     Plan,
     cols_block,
-    conv_gemm,
     estimate_nonzero,
     events_pay,
     window_uses,
@@ -438,16 +437,15 @@ class ChipLayer(Instr):
             if events:
                 k.gather_dense(s2, inp.w, q)
             else:
-                np.matmul(s2, inp.w, out=q)
+                k.gemm(s2, inp.w, q)
             return
         s4, q4 = s.reshape((r, *inp.in4)), q.reshape((r, *inp.out4))
         if events:
             k.gather_conv2d(s4, inp.w, q4, *inp.conv)
         else:
             buf = fr.buffers[f"{self.node}:cols{i}"].view(self.qdtype)
-            conv_gemm(
-                k, s4, inp.w.reshape(-1, inp.w.shape[-1]), q4, buf, inp.conv, inp.cols, inp.block
-            )
+            w2 = inp.w.reshape(-1, inp.w.shape[-1])
+            k.conv_gemm(s4, w2, q4, buf, inp.block, *inp.cols[2:4], *inp.conv)
 
 
 class ChipToHost(Instr):

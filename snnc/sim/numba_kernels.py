@@ -92,6 +92,28 @@ def im2col2d(x, cols, sy, sx, dy, dx, pt, pl):
 
 
 @_jit
+def gemm(x, w, out):
+    # numba's np.dot calls scipy's BLAS (its wheel's OpenBLAS: 0.3.28 here), 15-30% faster
+    # than numpy's (0.3.21) on the narrow shapes of convolutions (N = 32..64, one core,
+    # measured); inside a nogil function the call holds no GIL
+    np.dot(x, w, out)
+
+
+@_jit
+def conv_gemm(x4, w, u4, buf, block, kh, kw, sy, sx, dy, dx, pt, pl):
+    # im2col of `block` input rows at a time into `buf` (sized to stay in L2), then a GEMM
+    r_, _, _, c = x4.shape
+    _, oh, ow, o = u4.shape
+    k = kh * kw * c
+    for r0 in range(0, r_, block):
+        r1 = min(r0 + block, r_)
+        m = (r1 - r0) * oh * ow
+        cols = buf[: m * k].reshape((r1 - r0, oh, ow, kh, kw, c))
+        im2col2d(x4[r0:r1], cols, sy, sx, dy, dx, pt, pl)
+        np.dot(cols.reshape((m, k)), w, u4[r0:r1].reshape((m, o)))
+
+
+@_jit
 def count_nonzero(x):
     # np.count_nonzero of a float array is not vectorised in NumPy 1.24 (~2 ns/element)
     xf = x.reshape(-1)

@@ -78,6 +78,9 @@ def _blas_controller():
     ``limit`` then costs ~25 us instead of ~1 ms for ``threadpool_limits``."""
     global _BLAS
     if _BLAS is None:
+        # numba's np.dot (the numba kernels' GEMMs) calls scipy's own OpenBLAS: load it
+        # first, so that the controller limits its threads as well as numpy's
+        import scipy.linalg.cython_blas  # noqa: F401
         from threadpoolctl import ThreadpoolController
 
         _BLAS = ThreadpoolController()
