@@ -222,12 +222,17 @@ def nengo_contestant(w, n: int):
 
 
 def run_rounds(contestants: dict, rounds: int) -> dict[str, float]:
-    """Interleaved: every round times every contestant once; best of the rounds, scaled.
-    Each contestant's best CPU time (all threads of the process) goes in ``c["cpu"]``."""
+    """Interleaved: every round times every contestant once, in an order rotated by one
+    each round (so no contestant always follows the long single-threaded nengo run); best of
+    the rounds, scaled. Each contestant's best CPU time (all threads of the process) goes in
+    ``c["cpu"]``."""
     times = {k: [] for k in contestants}
     cpus = {k: [] for k in contestants}
+    labels = list(contestants)
     for r in range(rounds):
-        for label, c in contestants.items():
+        k = r % len(labels)
+        for label in labels[k:] + labels[:k]:
+            c = contestants[label]
             wall, cpu = _timed_cpu(c["fn"])
             times[label].append(wall * c["scale"])
             cpus[label].append(cpu * c["scale"])
