@@ -65,8 +65,7 @@ from snnc.sim.plan import (
     Instr,
     Plan,
     cols_block,
-    estimate_nonzero,
-    events_pay,
+    events_wanted,
     window_uses,
 )
 
@@ -419,17 +418,7 @@ class ChipLayer(Instr):
     def _synapse(self, fr: Frame, inp: _Input, i: int, s: np.ndarray, q: np.ndarray) -> None:
         """``q = spikes @ weights`` (exact: integers in float64), GEMM or event-driven."""
         k = self.kernels
-        events = self.event == "always" or (
-            self.event == "auto"
-            and events_pay(
-                estimate_nonzero(k, s),
-                s.size,
-                inp.uses,
-                inp.fanout,
-                s.size / inp.size * inp.row_macs,
-                s.itemsize,
-            )
-        )
+        events = events_wanted(self.event, k, s, inp.size, inp.uses, inp.fanout, inp.row_macs)
         fr.modes.setdefault(self.node, [0, 0])[0 if events else 1] += 1
         r = s.shape[0] * s.shape[1]
         if inp.conv is None:

@@ -398,9 +398,9 @@ def test_no_op_kind_strings_in_the_simulator():
 
 
 def test_density_estimate_of_large_windows():
-    """The event-driven choice estimates the density of a large window from every
-    SAMPLE_STRIDE-th input (a prime, so a spiking channel pattern does not alias); small
-    windows are counted exactly."""
+    """The event-driven choice estimates the density of a large window from contiguous
+    runs of inputs spread over it (whole pixels, so a spiking channel pattern does not
+    alias); small windows are counted exactly."""
     from snnc.sim import numba_kernels as nk
     from snnc.sim.plan import SAMPLE_MIN, estimate_nonzero
 
