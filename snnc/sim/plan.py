@@ -87,8 +87,8 @@ def events_pay(
 #: the density test of a large window counts ``SAMPLE_CHUNKS`` contiguous runs of
 #: ``SAMPLE_CHUNK`` inputs spread evenly over it: counting every input cost up to a sixth of
 #: a convolution's GEMM (digits CNN, measured), and a strided sample (every 31st input, the
-#: previous scheme) still pulled half the window's cache lines from memory, which made
-#: "auto" 15% slower than "never" on workload A with the same paths chosen
+#: previous scheme) still pulled most of the window's cache lines from memory: 0.68 ms per
+#: 9.6 MB window of workload A's convolution, against 0.03 ms for the runs (measured)
 SAMPLE_CHUNK = 1024
 SAMPLE_CHUNKS = 32
 #: windows with fewer inputs than this are counted in full
