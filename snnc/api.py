@@ -111,14 +111,15 @@ def optimize(
     from snnc.passes import PassContext, run_pipeline
 
     graph = load(source, limits=limits)
-    ctx = PassContext.default(target=target, calibration=calibration_data(graph, calibration))
+    ctx = PassContext.default(target=target, calibration=calibration_data(graph, calibration, limits=limits))
     return run_pipeline(graph, pipeline, ctx, **manager_options)[0]
 
 
-def calibration_data(graph: Graph, calibration):
+def calibration_data(graph: Graph, calibration, *, limits=None):
     """Calibration inputs for ``graph``, checked (:mod:`snnc.datafiles`): None, an array, a
     list or mapping of arrays (one per input), or the path of a ``.npy`` / ``.npz`` file.
-    Returns None, one array, or a list (one per input).
+    Returns None, one array, or a list (one per input). A file is read with
+    ``limits.max_member_bytes`` (None: the default limits) as the cap of each array.
 
     Raises:
         SnncError: unreadable files, bad values (text, NaN, ...), shapes that do not match
@@ -129,7 +130,8 @@ def calibration_data(graph: Graph, calibration):
     if calibration is None:
         return None
     if isinstance(calibration, (str, os.PathLike)):
-        return read_inputs(calibration, "calibration data", graph)
+        cap = None if limits is None else limits.max_member_bytes
+        return read_inputs(calibration, "calibration data", graph, max_member_bytes=cap)
     xs = check_inputs(graph, calibration, "calibration", "calibration data")
     return xs[0] if len(xs) == 1 else xs
 
@@ -164,7 +166,7 @@ def compile(  # noqa: A001 - the public API's word
         synapse: lowpass time constant (s) on edges leaving spiking neurons.
         seed: seed of the passes' random generator.
         limits: a :class:`snnc.frontend.limits.Limits` raising the bounds on reading the
-            model (see :func:`load`).
+            model (see :func:`load`) and, with ``max_member_bytes``, a calibration file.
     """
     from snnc.codegen import compile_graph
 
@@ -179,7 +181,7 @@ def compile(  # noqa: A001 - the public API's word
         graph,
         target,
         pipeline,
-        calibration=calibration_data(graph, calibration),
+        calibration=calibration_data(graph, calibration, limits=limits),
         neuron=neuron,
         synapse=synapse,
         seed=seed,

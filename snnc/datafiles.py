@@ -7,8 +7,11 @@ of checks here, so a bad array is refused the same way everywhere: an
 :class:`~snnc.errors.SnncError` (exit code 2 from the CLI) naming the file and the array.
 
 Files are data, never code: ``.npy`` / ``.npz`` only, no pickles; an array header is read
-and checked against the bytes the file holds before numpy allocates the array (a corrupt
-header cannot ask for terabytes).
+and checked before numpy allocates the array: against the bytes the file holds (a corrupt
+header cannot ask for terabytes) and against a cap on the bytes of one array,
+``max_member_bytes`` (default the model readers' ``Limits.max_member_bytes``, 512 MiB;
+``--max-member-bytes`` on the command line), so a few megabytes of ``np.savez_compressed``
+zeros cannot inflate into gigabytes.
 
 What is accepted:
 
@@ -36,6 +39,11 @@ from snnc.errors import InputShapeError, ModelFileError, SnncError
 _HINT = "save the data with np.savez(path, x=inputs, y=integer_labels)"
 _ARRAY_HINT = "give a .npy array (np.save) or a .npz with one array per model input (np.savez)"
 _LABEL_HINT = "give a .npy array of integer class indices, shape (samples,)"
+_LIMIT_HINT = (
+    "if you trust the file, raise the limit: --max-member-bytes N on the command line; from "
+    "Python, max_member_bytes=N (snnc.datafiles) or limits=Limits(max_member_bytes=N) "
+    "(snnc.compile, snnc.verify, snnc.sweep.run_sweep)"
+)
 
 #: what a refused dtype kind holds, for messages
 _REFUSED_KINDS = {
@@ -57,15 +65,30 @@ _READ_ERRORS = (
 # =============================================================================== reading files
 
 
-def read_arrays(path: str | os.PathLike, what: str = "input data") -> list[tuple[str, np.ndarray]]:
+class ArrayLimitError(ModelFileError):
+    """An array larger than the ``max_member_bytes`` cap (the file may be fine)."""
+
+
+
+def read_arrays(
+    path: str | os.PathLike, what: str = "input data", *, max_member_bytes: int | None = None
+) -> list[tuple[str, np.ndarray]]:
     """``(name, array)`` for every array in the ``.npy`` (one array, named ``""``) or
     ``.npz`` (in file order) at ``path``; not checked beyond being readable numbers.
 
+    ``max_member_bytes`` caps the data of each array, as its header declares it, before
+    anything is allocated or decompressed (None: ``DEFAULT_LIMITS.max_member_bytes`` of
+    :mod:`snnc.frontend.limits`, 512 MiB).
+
     Raises:
         ModelFileError: a missing file, a file that is neither ``.npy`` nor ``.npz`` (a
-            pickle), a truncated or corrupt file, an array of Python objects; the message
-            names the file (and the array).
+            pickle), a truncated or corrupt file, an array of Python objects, an array
+            larger than ``max_member_bytes``; the message names the file (and the array).
     """
+    if max_member_bytes is None:
+        from snnc.frontend.limits import DEFAULT_LIMITS  # the cap model zip members have
+
+        max_member_bytes = DEFAULT_LIMITS.max_member_bytes
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(
@@ -77,9 +100,9 @@ def read_arrays(path: str | os.PathLike, what: str = "input data") -> list[tuple
             head = f.read(8)
             f.seek(0)
             if head.startswith(b"\x93NUMPY"):
-                return [("", _read_npy(f, os.fstat(f.fileno()).st_size, str(path)))]
+                return [("", _read_npy(f, os.fstat(f.fileno()).st_size, str(path), max_member_bytes))]
             if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-                return _read_npz(f, str(path), what)
+                return _read_npz(f, str(path), what, max_member_bytes)
     except SnncError:
         raise
     except _READ_ERRORS as e:
@@ -93,7 +116,7 @@ def read_arrays(path: str | os.PathLike, what: str = "input data") -> list[tuple
     )
 
 
-def _read_npz(f, where: str, what: str) -> list[tuple[str, np.ndarray]]:
+def _read_npz(f, where: str, what: str, cap: int) -> list[tuple[str, np.ndarray]]:
     out = []
     with zipfile.ZipFile(f) as z:
         for info in z.infolist():
@@ -107,16 +130,18 @@ def _read_npz(f, where: str, what: str) -> list[tuple[str, np.ndarray]]:
                     hint=_ARRAY_HINT,
                 )
             with z.open(info) as member:
-                out.append((name, _read_npy(member, info.file_size, f"{where}: array '{name}'")))
+                where_array = f"{where}: array '{name}'"
+                out.append((name, _read_npy(member, info.file_size, where_array, cap)))
     if not out:
         raise ModelFileError(f"{where}: the .npz holds no arrays (expected {what})", hint=_ARRAY_HINT)
     return out
 
 
-def _read_npy(f, size: int, where: str) -> np.ndarray:
+def _read_npy(f, size: int, where: str, cap: int) -> np.ndarray:
     """One array from the open ``.npy`` stream ``f`` of ``size`` bytes. The header is
-    checked first: no object dtype (that would need unpickling), and no more data than
-    the stream holds, so a damaged header cannot make numpy allocate what is not there."""
+    checked first: no object dtype (that would need unpickling), no more data than the
+    stream holds, so a damaged header cannot make numpy allocate what is not there, and
+    no more than ``cap`` bytes."""
     fmt = np.lib.format
     version = fmt.read_magic(f)
     read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
@@ -140,37 +165,47 @@ def _read_npy(f, size: int, where: str) -> np.ndarray:
             f"the file holds {max(available, 0):,})",
             hint="save the array again",
         )
+    # for a .npz member the size above is what the zip directory says it inflates to, not
+    # what it takes on disk: a few MB of np.savez_compressed zeros can declare gigabytes
+    if declared > cap:
+        raise ArrayLimitError(
+            f"{where}: the array (shape {list(shape)}, dtype {dtype}) declares {declared:,} "
+            f"bytes of data (expected at most {cap:,} bytes per array; limit max_member_bytes)",
+            hint=_LIMIT_HINT,
+        )
     f.seek(0)
     return fmt.read_array(f, allow_pickle=False)
 
 
-def read_inputs(path, what: str = "input data", graph=None):
+def read_inputs(path, what: str = "input data", graph=None, *, max_member_bytes: int | None = None):
     """The arrays of a ``.npy`` / ``.npz`` file of model inputs or calibration data, checked.
 
     Returns None for no path, else one array (one model input) or a list (one per input,
     in the file's order). Every array passes :func:`check_array`; with ``graph``, the
-    arrays also match its inputs (:func:`check_inputs`).
+    arrays also match its inputs (:func:`check_inputs`). ``max_member_bytes`` caps each
+    array (see :func:`read_arrays`).
 
     Raises:
         ModelFileError / InputShapeError: naming the file and the array.
     """
     if path is None:
         return None
-    named = read_arrays(path, what)
+    named = read_arrays(path, what, max_member_bytes=max_member_bytes)
     arrays = [check_array(a, _where(path, name), what) for name, a in named]
     if graph is not None:
         arrays = check_inputs(graph, arrays, str(path), what, names=[n for n, _ in named])
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def read_labels(path, what: str = "labels") -> np.ndarray:
+def read_labels(path, what: str = "labels", *, max_member_bytes: int | None = None) -> np.ndarray:
     """Integer class labels from a ``.npy`` (or a ``.npz`` holding one array), checked
-    by :func:`check_labels`; int64 ``(samples,)``.
+    by :func:`check_labels`; int64 ``(samples,)``. ``max_member_bytes`` caps the array
+    (see :func:`read_arrays`).
 
     Raises:
         ModelFileError / SnncError: naming the file.
     """
-    named = read_arrays(path, what)
+    named = read_arrays(path, what, max_member_bytes=max_member_bytes)
     if len(named) != 1:
         raise ModelFileError(
             f"{path}: holds {len(named)} arrays ({', '.join(n for n, _ in named)}) "
@@ -180,9 +215,12 @@ def read_labels(path, what: str = "labels") -> np.ndarray:
     return check_labels(named[0][1], str(path))
 
 
-def read_xy_npz(path: str | os.PathLike, what: str = "data") -> tuple[np.ndarray, np.ndarray]:
+def read_xy_npz(
+    path: str | os.PathLike, what: str = "data", *, max_member_bytes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The arrays ``x`` and ``y`` of the ``.npz`` at ``path``, read safely but not checked
-    (:func:`labelled_data` checks them against a model).
+    (:func:`labelled_data` checks them against a model). ``max_member_bytes`` caps each
+    array (see :func:`read_arrays`).
 
     Raises:
         ModelFileError: a missing or unreadable file, a single ``.npy`` array, or no ``x`` /
@@ -197,7 +235,9 @@ def read_xy_npz(path: str | os.PathLike, what: str = "data") -> tuple[np.ndarray
                     hint=_HINT + ", or pass --input x.npy --labels y.npy",
                 )
     try:
-        arrays = dict(read_arrays(path, what))
+        arrays = dict(read_arrays(path, what, max_member_bytes=max_member_bytes))
+    except ArrayLimitError:  # the file is fine, the limit is what to change
+        raise
     except ModelFileError as e:
         raise ModelFileError(e.message, hint=_HINT) from None
     missing = [k for k in ("x", "y") if k not in arrays]
@@ -398,11 +438,14 @@ def check_label_fit(y: np.ndarray, samples: int, where: str, inputs_where: str, 
             )
 
 
-def labelled_data(data, graph) -> tuple[list[np.ndarray], np.ndarray]:
+def labelled_data(
+    data, graph, *, max_member_bytes: int | None = None
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Inputs and labels for ``graph``, checked: ``data`` is ``(x, y)`` (each an array or
     the path of a ``.npy`` / ``.npz``; ``x`` may be a list or mapping of arrays), a mapping
     with ``x`` and ``y``, or the path of a ``.npz`` holding arrays ``x`` and ``y``. Labels
-    are classes of the graph's first output (see :func:`check_label_fit`).
+    are classes of the graph's first output (see :func:`check_label_fit`). Files are read
+    with ``max_member_bytes`` as the cap of each array (see :func:`read_arrays`).
 
     Returns:
         ``(one array per graph input, int64 labels)``.
@@ -411,7 +454,7 @@ def labelled_data(data, graph) -> tuple[list[np.ndarray], np.ndarray]:
         SnncError (ModelFileError, InputShapeError): naming the file or argument.
     """
     if isinstance(data, (str, os.PathLike)):
-        x, y = read_xy_npz(data)
+        x, y = read_xy_npz(data, max_member_bytes=max_member_bytes)
         where_x, where_y = _where(data, "x"), _where(data, "y")
     elif isinstance(data, Mapping):
         if "x" not in data or "y" not in data:
@@ -427,12 +470,12 @@ def labelled_data(data, graph) -> tuple[list[np.ndarray], np.ndarray]:
     names = None
     if isinstance(x, (str, os.PathLike)):
         where_x = str(x)
-        named = read_arrays(x, "input data")
+        named = read_arrays(x, "input data", max_member_bytes=max_member_bytes)
         names = [n for n, _ in named]
         x = [a for _, a in named]
     if isinstance(y, (str, os.PathLike)):
         where_y = str(y)
-        y = read_labels(y)
+        y = read_labels(y, max_member_bytes=max_member_bytes)
     xs = check_inputs(graph, x, where_x, "input data", names=names)
     y = check_labels(y, where_y)
     check_label_fit(y, len(xs[0]), where_y, where_x, graph)
@@ -440,6 +483,7 @@ def labelled_data(data, graph) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 __all__ = [
+    "ArrayLimitError",
     "as_array_list",
     "check_array",
     "check_inputs",

@@ -183,9 +183,12 @@ def check_pipeline(pipeline: str, weight_bits: int, act_bits: int) -> None:
 # =============================================================================== data
 
 
-def load_data(path: str | os.PathLike, graph=None) -> tuple[np.ndarray, np.ndarray]:
+def load_data(
+    path: str | os.PathLike, graph=None, *, max_member_bytes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read ``x`` (inputs, batch-first) and ``y`` (integer class labels) from a ``.npz``,
-    checked by :func:`check_data` (against ``graph`` when given).
+    checked by :func:`check_data` (against ``graph`` when given). ``max_member_bytes`` caps
+    each array (see :func:`snnc.datafiles.read_arrays`; None: the default).
 
     Labels may be stored as integers or as floats holding whole numbers; they are returned
     as int64.
@@ -198,7 +201,7 @@ def load_data(path: str | os.PathLike, graph=None) -> tuple[np.ndarray, np.ndarr
     from snnc.datafiles import read_xy_npz
     from snnc.errors import ModelFileError
 
-    x, y = read_xy_npz(path, "sweep data")
+    x, y = read_xy_npz(path, "sweep data", max_member_bytes=max_member_bytes)
     try:
         return check_data(x, y, graph, where=str(path))
     except SnncError as e:  # all about the file
@@ -740,7 +743,7 @@ def run_sweep(
         progress: show a tqdm bar on stderr.
         seed: seed of the passes' random generator.
         limits: a :class:`snnc.frontend.limits.Limits` raising the bounds on reading
-            ``model``.
+            ``model`` (and, with ``max_member_bytes``, a ``calibration`` file).
         max_run_values: most values a task may record for one sample (``max(steps) x``
             the neurons and outputs; default :data:`snnc.runcost.MAX_RUN_VALUES`),
             checked before any simulation.
@@ -761,7 +764,7 @@ def run_sweep(
     start = time.perf_counter()
     graph = load(model, limits=limits)
     x, y = check_data(x, y, graph)
-    calibration = calibration_data(graph, calibration)
+    calibration = calibration_data(graph, calibration, limits=limits)
     weight_bits = tuple(sorted(set(int(w) for w in weight_bits)))
     act_bits = tuple(sorted(set(int(a) for a in act_bits)))
     steps = tuple(sorted(set(int(s) for s in steps)))

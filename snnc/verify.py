@@ -283,7 +283,8 @@ def verify(
         progress: progress bar on stderr (None: only when the work takes over a second).
         seed: seed of the passes' random generator.
         limits: a :class:`snnc.frontend.limits.Limits` raising the bounds on reading
-            ``model`` and ``artifact``.
+            ``model`` and ``artifact`` (and, with ``max_member_bytes``, the data and
+            calibration files).
         max_run_values: most values tier 2 may record for one sample (``steps x`` the
             probed neurons and outputs; default
             :data:`snnc.runcost.MAX_RUN_VALUES`), checked before any simulation.
@@ -312,9 +313,9 @@ def verify(
             f"model '{name}': its first output has {out_size} value(s) per sample; verify "
             "scores classifiers by the argmax of that output (expected >= 2 classes)"
         )
-    xs, y = labelled_data(data, ref)
+    xs, y = labelled_data(data, ref, max_member_bytes=None if limits is None else limits.max_member_bytes)
     n = len(y)
-    calibration = calibration_data(ref, calibration)
+    calibration = calibration_data(ref, calibration, limits=limits)
 
     notes: list[str] = []
     file_problems: list[str] = []

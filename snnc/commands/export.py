@@ -79,7 +79,8 @@ def run(args) -> int:
     from snnc.ir import Stage
     from snnc.nir import export_graph
 
-    graph = load(args.model, limits=limits_from_args(args))
+    limits = limits_from_args(args)
+    graph = load(args.model, limits=limits)
     pipeline = args.pipeline
     if pipeline is None and graph.stage == Stage.ANN:
         from snnc.codegen import get_target
@@ -89,7 +90,9 @@ def run(args) -> int:
             f"snnc export: note: lowering the ANN with the pipeline '{pipeline}'", file=sys.stderr
         )
     if pipeline:
-        calibration = read_inputs(args.calibration, "calibration data", graph)
+        calibration = read_inputs(
+            args.calibration, "calibration data", graph, max_member_bytes=limits.max_member_bytes
+        )
         graph = optimize(graph, pipeline, calibration=calibration, target=args.target)
     source = Path(args.model)
     stem = source.stem if source.is_file() else source.resolve().name

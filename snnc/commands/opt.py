@@ -104,8 +104,11 @@ def run(args) -> int:
         dump_weights=args.weights,
         stream=sys.stderr,
     )
-    graph = load(args.model, limits=limits_from_args(args))
-    calibration = read_inputs(args.calibration, "calibration data", graph)
+    limits = limits_from_args(args)
+    graph = load(args.model, limits=limits)
+    calibration = read_inputs(
+        args.calibration, "calibration data", graph, max_member_bytes=limits.max_member_bytes
+    )
     ctx = PassContext.default(seed=args.seed, target=args.target, calibration=calibration)
     result, report = manager.run(graph, ctx)
     if not args.quiet:

@@ -75,11 +75,11 @@ def run(args) -> int:
     names = compiled.graph.outputs
     if args.output and not args.output.endswith(".npz") and len(names) > 1:  # before the run
         raise SnncError(f"{args.output}: the model has {len(names)} outputs; save them with a .npz file name")
-    x = read_inputs(args.input, "input data", compiled.graph)
+    x = read_inputs(args.input, "input data", compiled.graph, max_member_bytes=limits.max_member_bytes)
     n = len(x[0] if isinstance(x, list) else x)
     labels = None
     if args.labels:
-        labels = read_labels(args.labels)
+        labels = read_labels(args.labels, max_member_bytes=limits.max_member_bytes)
         check_label_fit(labels, n, args.labels, args.input, compiled.graph)
     # every step is kept only to save it (-o); printing and scoring need the last step alone
     ys = compiled.run(

@@ -67,8 +67,10 @@ def run(args) -> int:
     # the model is read here to check the data files against it, naming them (run_sweep
     # reads it again: a small cost next to compiling and simulating the grid)
     graph = load(args.model, limits=limits)
-    x, y = load_data(args.data, graph)
-    calibration = read_inputs(args.calibration, "calibration data", graph)
+    x, y = load_data(args.data, graph, max_member_bytes=limits.max_member_bytes)
+    calibration = read_inputs(
+        args.calibration, "calibration data", graph, max_member_bytes=limits.max_member_bytes
+    )
     if calibration is None:
         print(
             "snnc sweep: note: no --calibration; normalize-rates scales firing rates by its "

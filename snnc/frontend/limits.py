@@ -42,7 +42,8 @@ class Limits:
     Attributes:
         max_member_bytes: decompressed size of one member of a ``.keras`` zip (the weights
             file ``model.weights.h5``) or of a ``model.snnc`` zip, and raw size of one weight
-            array in an HDF5 file. Default 512 MiB (about 130 million float32 weights).
+            array in an HDF5 file; :mod:`snnc.datafiles` holds each array of a ``.npy`` /
+            ``.npz`` data file to it too. Default 512 MiB (about 130 million float32 weights).
         max_config_bytes: size of the model's JSON config (``config.json``,
             ``metadata.json``, the ``model_config`` attribute of a legacy ``.h5``). Parsed
             JSON can take up to 30 times its text size in memory. Default 32 MiB (about
@@ -99,7 +100,8 @@ DEFAULT_LIMITS = Limits()
 OPTIONS: dict[str, tuple[str, str]] = {
     "max_member_bytes": (
         "--max-member-bytes",
-        "largest decompressed member of a .keras / model.snnc zip, and largest weight array "
+        "largest decompressed member of a .keras / model.snnc zip, largest weight array, "
+        "and largest array of a .npy / .npz data file "
         f"(bytes, default {DEFAULT_LIMITS.max_member_bytes})",
     ),
     "max_config_bytes": (

@@ -19,7 +19,9 @@ from snnc.cli import main
 from snnc.codegen import Compiled
 from snnc.datafiles import check_labels, read_arrays
 from snnc.errors import InputShapeError, ModelFileError, SnncError
+from snnc.frontend.limits import Limits
 from snnc.runcost import MAX_RUN_VALUES, RunLimitError
+from snnc.sweep import load_data
 
 N = 5  # samples of the good input file
 
@@ -299,6 +301,160 @@ def test_sweep_names_a_bad_calibration_file(small, tmp_path, capsys):
     cal = _npy(tmp_path / "cal.npy", np.full((N, *INPUT_SHAPE), "x"))
     code, _, err = cli(capsys, "sweep", model, "--data", data, "--calibration", cal, "--workers", "0", "--no-cache", "-q")
     assert code == 2 and str(cal) in err and "calibration data holds text" in err, err
+
+
+# ----------------------------------------------------------------------------- decompression bombs
+
+BOMB_SAMPLES = 100_000  # zeros: 4,800,000 bytes of float64 that np.savez_compressed packs into ~5 KB
+CAP = "1000000"
+
+
+@pytest.fixture(scope="module")
+def bombs(small):
+    """``(bomb.npz: x, bomb_xy.npz: x and y)``, compressed zeros declaring 4.8 MB in x."""
+    d = small[0]
+    x = np.zeros((BOMB_SAMPLES, *INPUT_SHAPE))
+    np.savez_compressed(d / "bomb.npz", x=x)
+    np.savez_compressed(d / "bomb_xy.npz", x=x, y=np.zeros(BOMB_SAMPLES, np.int8))
+    assert (d / "bomb.npz").stat().st_size < 50_000
+    return d / "bomb.npz", d / "bomb_xy.npz"
+
+
+#: case -> the command; {out} {model} {x} {y} are the small fixture's, {bomb} {bomb_xy} the
+#: bombs; {tmp} a fresh folder
+BOMB_COMMANDS = {
+    "run --input": ["run", "{out}", "--input", "{bomb}", "-n", "3", "-q"],
+    "run --labels": ["run", "{out}", "--input", "{x}", "--labels", "{bomb}", "-n", "3", "-q"],
+    "compile --calibration": ["compile", "{model}", "--calibration", "{bomb}", "-o", "{tmp}/out", "-q"],
+    "opt --calibration": ["opt", "{model}", "--calibration", "{bomb}", "-q"],
+    "export --calibration": ["export", "{model}", "--calibration", "{bomb}", "-o", "{tmp}/m.nir"],
+    "verify --data": ["verify", "{model}", "--data", "{bomb_xy}", "-q"],
+    "verify --input": ["verify", "{model}", "--input", "{bomb}", "--labels", "{y}", "-q"],
+    "verify --calibration": [
+        "verify", "{model}", "--input", "{x}", "--labels", "{y}", "--calibration", "{bomb}", "-q",
+    ],
+    "sweep --data": ["sweep", "{model}", "--data", "{bomb_xy}", "--workers", "0", "--no-cache", "-q"],
+    "sweep --calibration": [
+        "sweep", "{model}", "--data", "{good_xy}", "--calibration", "{bomb}", "--workers", "0",
+        "--no-cache", "-q",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOMB_COMMANDS))
+def test_compressed_zeros_over_max_member_bytes_are_refused(case, small, bombs, tmp_path, capsys):
+    """A few KB of np.savez_compressed zeros declaring 4.8 MB: refused by every command
+    that reads data files, before numpy inflates them, naming the file, the array, the
+    sizes and the option that allows it."""
+    d, model, out, x, y = small
+    bomb, bomb_xy = bombs
+    files = {
+        "out": out, "model": model, "x": x, "y": y, "bomb": bomb, "bomb_xy": bomb_xy, "tmp": tmp_path,
+        "good_xy": _xy(tmp_path / "good.npz", GOOD, np.zeros(N, int)),
+    }
+    args = [a.format(**files) for a in BOMB_COMMANDS[case]]
+    code, _, err = cli(capsys, *args, "--max-member-bytes", CAP)
+    assert code == 2, err
+    assert f"snnc {args[0]}: error:" in err and "Traceback" not in err  # export has a note first
+    bad = bomb_xy if "{bomb_xy}" in BOMB_COMMANDS[case] else bomb
+    assert f"{bad}: array 'x'" in err, err
+    assert "declares 4,800,000 bytes of data (expected at most 1,000,000 bytes per array" in err, err
+    assert "--max-member-bytes N" in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.nir").exists()
+
+
+def test_compressed_zeros_are_accepted_with_max_member_bytes_raised(small, bombs, tmp_path, capsys):
+    _, model, _, _, _ = small
+    bomb = bombs[0]
+    code, _, err = cli(capsys, "compile", model, "--calibration", bomb, "-o", tmp_path / "a", "-q",
+                       "--max-member-bytes", "4800000")
+    assert code == 0, err
+    code, _, err = cli(capsys, "compile", model, "--calibration", bomb, "-o", tmp_path / "b", "-q")
+    assert code == 0, err  # the default (512 MiB) allows it
+
+
+def test_api_functions_read_data_files_with_the_limits(small, bombs):
+    _, model, _, _, y = small
+    bomb, bomb_xy = bombs
+    low = Limits(max_member_bytes=int(CAP))
+    for call in (
+        lambda: snnc.compile(model, calibration=bomb, limits=low),
+        lambda: snnc.optimize(model, "canonicalize", calibration=bomb, limits=low),
+        lambda: snnc.verify(model, bomb_xy, tiers=1, limits=low),
+        lambda: snnc.verify(model, (bomb, y), tiers=1, limits=low),
+        lambda: load_data(bomb_xy, max_member_bytes=int(CAP)),
+    ):
+        with pytest.raises(ModelFileError, match=r"array 'x': .* declares 4,800,000 bytes") as info:
+            call()
+        assert "max_member_bytes=N" in info.value.hint
+    assert snnc.compile(model, calibration=bomb, limits=Limits(max_member_bytes=4_800_000)).graph is not None
+
+
+@pytest.mark.parametrize(
+    "save",
+    [
+        lambda p, a: (np.save(p / "a.npy", a), p / "a.npy")[1],
+        lambda p, a: (np.savez(p / "a.npz", a=a), p / "a.npz")[1],
+        lambda p, a: (np.savez_compressed(p / "a.npz", a=a), p / "a.npz")[1],
+    ],
+    ids=["npy", "npz", "npz compressed"],
+)
+def test_read_arrays_caps_each_array(save, tmp_path):
+    path = save(tmp_path, np.zeros((100, 10)))  # 8,000 bytes of data
+    assert read_arrays(path, max_member_bytes=8000)[0][1].shape == (100, 10)
+    assert read_arrays(path)[0][1].shape == (100, 10)  # the default: 512 MiB
+    where = str(path) if path.suffix == ".npy" else f"{path}: array 'a'"
+    with pytest.raises(ModelFileError) as info:
+        read_arrays(path, max_member_bytes=7999)
+    assert info.value.message == (
+        f"{where}: the array (shape [100, 10], dtype float64) declares 8,000 bytes of data "
+        "(expected at most 7,999 bytes per array; limit max_member_bytes)"
+    )
+    assert "--max-member-bytes N" in info.value.hint and "max_member_bytes=N" in info.value.hint
+
+
+def _lying_npz(path, shape):
+    """A deflated .npz whose one member ``x.npy`` has a header declaring ``shape`` (float64)
+    and 16 bytes of data, and whose zip directory says the member inflates to exactly what
+    the header declares: a decompression bomb as the truncation check sees it."""
+    member = _header_only(shape)
+    _zip(path, {"x.npy": member}, zipfile.ZIP_DEFLATED)
+    size = len(member) - 16 + int(np.prod(shape)) * 8
+    data = bytearray(path.read_bytes())
+    at = data.index(b"PK\x01\x02")  # the central directory entry: its uncompressed size
+    data[at + 24 : at + 28] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (
+            lambda p: _zip(p, {"x.npy": _header_only((100_000, 100_000))}, zipfile.ZIP_DEFLATED),
+            "array 'x': truncated or corrupt (its header declares 80,000,000,000 bytes of data",
+        ),
+        (
+            lambda p: _lying_npz(p, (20_000, 20_000)),
+            "array 'x': the array (shape [20000, 20000], dtype float64) declares 3,200,000,000 "
+            "bytes of data (expected at most 536,870,912 bytes per array",
+        ),
+    ],
+    ids=["member size from the data", "member size from a lying zip directory"],
+)
+def test_a_huge_npz_member_header_allocates_nothing(make, words, tmp_path):
+    """Refused from the header: by the truncation check when the zip directory gives the
+    member's real size, by the default max_member_bytes when it claims the declared size."""
+    path = make(tmp_path / "huge.npz")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError) as info:
+            read_arrays(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert words in info.value.message, info.value.message
+    assert peak < 16 << 20
 
 
 # ----------------------------------------------------------------------------- run cost
