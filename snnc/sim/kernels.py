@@ -116,15 +116,26 @@ class NumpyKernels:
 
     @staticmethod
     def gemm(x, w, out):
-        """``out = x @ w`` (2-D, C-contiguous) by scipy's BLAS, the library numba's
-        ``np.dot`` calls (numpy's own differs in the last bit on some shapes): computed as
-        ``out.T = w.T @ x.T`` in BLAS's column-major terms, in place."""
+        """``out = x @ w`` (2-D, C-contiguous) by scipy's BLAS with the very calls numba's
+        ``np.dot(x, w, out)`` makes (numpy's own BLAS differs in the last bit on some
+        shapes): a dot product when ``out`` is 1x1, a matrix-vector product when it has one
+        row or one column, else a GEMM, ``out.T = w.T @ x.T`` in column-major terms."""
         from scipy.linalg.blas import get_blas_funcs  # ~0.1 s: only when a GEMM runs
 
-        gemm = get_blas_funcs("gemm", (x, w))
-        res = gemm(1.0, w.T, x.T, c=out.T, overwrite_c=True)
-        if not np.shares_memory(res, out):  # BLAS copied (never for contiguous arrays)
-            out[...] = res.T
+        m, n = out.shape
+        if x.shape[1] == 0:
+            out[...] = 0
+        elif m == 1 and n == 1:
+            out[0, 0] = get_blas_funcs("dot", (x, w))(x[0], w[:, 0])
+        elif n == 1:  # gemv, transposed, on x seen column-major
+            out[:, 0] = get_blas_funcs("gemv", (x, w))(1.0, x.T, w[:, 0], trans=1)
+        elif m == 1:  # gemv on w seen column-major
+            out[0] = get_blas_funcs("gemv", (x, w))(1.0, w.T, x[0], trans=0)
+        else:
+            gemm = get_blas_funcs("gemm", (x, w))
+            res = gemm(1.0, w.T, x.T, c=out.T, overwrite_c=True)
+            if not np.shares_memory(res, out):  # BLAS copied (never for contiguous arrays)
+                out[...] = res.T
 
     @staticmethod
     def conv_gemm(x4, w, u4, buf, block, kh, kw, sy, sx, dy, dx, pt, pl):

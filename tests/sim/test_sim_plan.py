@@ -296,12 +296,15 @@ def test_conv_kernels_match_their_numpy_twins(geom, dtype):
 def test_gemm_kernels_match_their_numpy_twins(dtype):
     """The dense path: numba's ``gemm`` / ``conv_gemm`` == the NumPy twins bit for bit, on
     shapes where numpy's own BLAS rounds differently (1000x1600x256 in float32 and
-    300x4000x10 in float64 did, measured), and both ~= the exact product; ``conv_gemm``'s
-    row blocks (here 3 rows, not dividing 10) change nothing."""
+    300x4000x10 in float64 did, measured) and on those where numba calls a matrix-vector
+    product or a dot product instead of a GEMM (one row or one column: a batch of one, a
+    one-unit dense layer), and both ~= the exact product; ``conv_gemm``'s row blocks (here
+    3 rows, not dividing 10) change nothing."""
     from snnc.sim import numba_kernels as nk
 
     rng = np.random.default_rng(7)
-    for m, k, n in ((1000, 1600, 256), (300, 4000, 10), (5, 3, 2)):
+    shapes = ((1000, 1600, 256), (300, 4000, 10), (5, 3, 2), (500, 3000, 1), (1, 3000, 64))
+    for m, k, n in (*shapes, (1, 3000, 1), (4, 0, 3)):
         x, w = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
         outs = [np.full((m, n), np.nan, dtype) for _ in range(2)]
         nk.gemm(x, w, outs[0])
