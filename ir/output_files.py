@@ -300,6 +300,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def save_figure(fig, path: str | os.PathLike, **savefig_options) -> None:
+    """Render a matplotlib figure in memory (format from the suffix, as ``savefig(path)``
+    picks it) and write it with :func:`atomic_write_bytes`, so a plot gets the same checks
+    as every other output (no links or special files, the umask, OS errors named)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix[1:].lower() or None, **savefig_options)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 # =============================================================================== folders
 
 #: the name of a temporary folder of :func:`write_folder`: ``.<OUT>.snnc-<tmp|old>-<pid>-<8 chars

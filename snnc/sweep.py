@@ -652,15 +652,9 @@ class SweepResult:
         if self.ann_accuracy is not None:
             title += f"; ANN {100 * self.ann_accuracy:.1f}%"
         fig.suptitle(title, fontsize=9)
-        import io
+        from snnc.ir.output_files import save_figure
 
-        from snnc.ir.serialize import atomic_write_bytes
-
-        # rendered in memory, then written through the output checks (links, special files,
-        # the umask, OS errors named); the format follows the suffix, as savefig(path) does
-        buf = io.BytesIO()
-        fig.savefig(buf, dpi=120, format=Path(path).suffix[1:].lower() or None)
-        atomic_write_bytes(path, buf.getvalue())
+        save_figure(fig, path, dpi=120)
 
 
 def _si(v: float | None) -> str:

@@ -1422,7 +1422,7 @@ def write_plots(r: dict, folder) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from snnc.ir.output_files import check_output_dir
+    from snnc.ir.output_files import check_output_dir, save_figure
 
     t2 = r["tier2"]
     out = check_output_dir(folder)
@@ -1450,7 +1450,7 @@ def write_plots(r: dict, folder) -> list[Path]:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     p = out / "accuracy_vs_steps.png"
-    _save_png(fig, p)
+    save_figure(fig, p)
     paths.append(p)
 
     rows = [x for x in t2["layers"] if not x.get("readout")]
@@ -1473,21 +1473,9 @@ def write_plots(r: dict, folder) -> list[Path]:
     fig.suptitle(f"per-layer spiking statistics ({t2['steps']} steps)")
     fig.tight_layout()
     p = out / "layers.png"
-    _save_png(fig, p)
+    save_figure(fig, p)
     paths.append(p)
     return paths
-
-
-def _save_png(fig, path: Path) -> None:
-    """Write ``fig`` as a PNG through the output checks (no links or special files, the
-    umask, an OSError named as an output error)."""
-    import io
-
-    from snnc.ir.output_files import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())
 
 
 # =============================================================================== snnc.verify(...)

@@ -75,7 +75,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from snnc.api import load, optimize
     from snnc.commands.common import limits_from_args
-    from snnc.datafiles import read_inputs
     from snnc.ir import Stage
     from snnc.nir import export_graph
 
@@ -90,10 +89,9 @@ def run(args) -> int:
             f"snnc export: note: lowering the ANN with the pipeline '{pipeline}'", file=sys.stderr
         )
     if pipeline:
-        calibration = read_inputs(
-            args.calibration, "calibration data", graph, max_member_bytes=limits.max_member_bytes
+        graph = optimize(
+            graph, pipeline, calibration=args.calibration, target=args.target, limits=limits
         )
-        graph = optimize(graph, pipeline, calibration=calibration, target=args.target)
     source = Path(args.model)
     stem = source.stem if source.is_file() else source.resolve().name
     out = args.output or f"{stem}{FORMATS[args.format]}"

@@ -82,10 +82,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from snnc.api import load
+    from snnc.api import calibration_data, load
     from snnc.codegen import get_target
     from snnc.commands.common import limits_from_args, load_plugins
-    from snnc.datafiles import read_inputs
     from snnc.ir.output_files import check_outputs
     from snnc.passes import PassContext, PassManager
 
@@ -106,9 +105,7 @@ def run(args) -> int:
     )
     limits = limits_from_args(args)
     graph = load(args.model, limits=limits)
-    calibration = read_inputs(
-        args.calibration, "calibration data", graph, max_member_bytes=limits.max_member_bytes
-    )
+    calibration = calibration_data(graph, args.calibration, limits=limits)
     ctx = PassContext.default(seed=args.seed, target=args.target, calibration=calibration)
     result, report = manager.run(graph, ctx)
     if not args.quiet:

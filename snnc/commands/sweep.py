@@ -53,9 +53,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from snnc.api import load
+    from snnc.api import calibration_data, load
     from snnc.commands.common import limits_from_args, max_run_values
-    from snnc.datafiles import read_inputs
     from snnc.ir.output_files import check_outputs
     from snnc.sweep import load_data, parse_bits, run_sweep
 
@@ -68,9 +67,7 @@ def run(args) -> int:
     # reads it again: a small cost next to compiling and simulating the grid)
     graph = load(args.model, limits=limits)
     x, y = load_data(args.data, graph, max_member_bytes=limits.max_member_bytes)
-    calibration = read_inputs(
-        args.calibration, "calibration data", graph, max_member_bytes=limits.max_member_bytes
-    )
+    calibration = calibration_data(graph, args.calibration, limits=limits)
     if calibration is None:
         print(
             "snnc sweep: note: no --calibration; normalize-rates scales firing rates by its "
