@@ -30,6 +30,24 @@ Which parameters (``scope``):
   channel-affine scales and offsets, batch-norm statistics), each with ``bias_bits`` and
   one exponent: the graph reaches ``Stage.QUANTIZED`` when it is lowered.
 
+Rounding (``rounding``):
+
+- ``nearest`` (default): each weight to its nearest grid point (half to even).
+- ``gptq``: error-compensating rounding (GPTQ, Frantar et al. 2023, "GPTQ: Accurate
+  Post-Training Quantization for Generative Pre-trained Transformers", ICLR; after Optimal
+  Brain Quantization). Per dense / 2-D convolution, on the grid nearest rounding would use
+  (same exponents, so the same ``quant`` entry), the rows of the weight (its inputs: a conv's
+  im2col columns) are rounded one after the other, and each row's rounding error is
+  spread over the rows not yet rounded through the inverse of ``H = X^T X``, ``X`` the op's
+  inputs on the calibration data (``ctx.calibration``, required): the op's *output* error
+  on that data is what shrinks, not each weight's. Layers are taken in topological order on
+  the partly quantized graph, so a layer also compensates what the layers before it lost.
+  ``H`` gets 1% of its mean diagonal added (the paper's dampening). Measured on the digits
+  CNN (450 test images, rate mode, 500 training images to calibrate): 4-bit weights per
+  tensor 96.0 -> 94.0% nearest, 95.6% gptq; per channel 91.1% nearest, 96.0% gptq; 3-bit per
+  channel 86.7% / 95.1%. Grouped, depthwise, 1-D and transposed convolutions are rounded to
+  nearest (a note names them).
+
 ``weight_bits=32`` means float32 weights: the pass does nothing (and says so); a
 ``bias_bits`` of 32 keeps biases and the other parameters float. The QInt of 1 bit is the
 unsigned ``0..1``, which cannot hold a signed weight: the smallest symmetric signed grid
@@ -140,6 +158,7 @@ import numpy as np
 from snnc.errors import PassError
 from snnc.ir import Graph, QInt
 from snnc.ir import traits as T
+from snnc.ir.interpreter import run_kernel
 from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
     BIAS_MAN_MAX,
     BIAS_MAX,
@@ -164,6 +183,7 @@ from snnc.ir.ops import (
 )
 from snnc.ir.quant import choose_exp, sqnr_db
 from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
+from snnc.passes.calibration import check_calibration
 from snnc.passes.folding import replace_params
 
 
@@ -204,6 +224,11 @@ class Quantize(Pass):
         check=lambda v: v is None or 0 < v <= 100,
         expect="a float in (0, 100] or none",
     )
+    rounding: Literal["nearest", "gptq"] = option(
+        "nearest",
+        "nearest: each weight to its nearest grid point; gptq: error-compensating rounding "
+        "of dense/conv weights on the calibration data (needs calibration)",
+    )
     target: Literal["loihi"] | None = option(
         None,
         "loihi: write nengo-loihi's own 8-bit discretization of chip blocks into the IR "
@@ -240,8 +265,10 @@ class Quantize(Pass):
         left_float: list[str] = []
         depthwise: list[str] = []
         invalid: list[str] = []
+        nearest: list[str] = []  # weight ops gptq cannot take
         changed = False
-        for n in graph.topo_order():
+        walk, notes = self._rate_walk(graph, ctx)
+        for n, xs in walk:
             op = graph.op(n)
             plan = self._plan(op)
             planned = {p[0] for p in plan}
@@ -252,6 +279,11 @@ class Quantize(Pass):
                 depthwise.append(n)
             new, entries = op, {}
             for name, bits, per_channel, pct in plan:
+                if xs is not None and name == "weight" and bits < 32:
+                    if gptq_ok(op):
+                        new, entries[name] = quantize_gptq(new, xs[0], bits, per_channel, pct)
+                        continue
+                    nearest.append(f"%{n}")
                 new, entries[name] = quantize_one(new, name, bits, per_channel, pct)
             try:
                 new.verify(graph.in_types(n))
@@ -264,7 +296,12 @@ class Quantize(Pass):
             if new != op:
                 graph.replace_op(n, new)
                 changed = True
-        notes = [self._summary(layers)] if layers else ["no parameter to quantize"]
+        notes.insert(0, self._summary(layers) if layers else "no parameter to quantize")
+        if nearest:
+            notes.append(
+                f"{', '.join(nearest)}: rounded to nearest (gptq takes dense layers and "
+                "ungrouped 2-D convolutions)"
+            )
         if depthwise:
             notes.append(
                 f"{', '.join('%' + n for n in depthwise)}: one exponent per tensor (a depthwise "
@@ -290,6 +327,45 @@ class Quantize(Pass):
             "float": len(left_float),
         }
         return PassResult(changed=changed, stats=stats, notes=notes)
+
+    def _rate_walk(self, graph: Graph, ctx: PassContext):
+        """``(iterator of (node, input values or None), notes)``: the nodes in topological
+        order; with ``rounding=gptq`` each comes with its inputs on the calibration data,
+        computed in rate mode by the graph as quantized so far (the iterator runs each
+        node, once the loop has replaced it, before the next one; a value is dropped after
+        its last reader)."""
+        order = graph.topo_order()
+        if self.rounding != "gptq":
+            return ((n, None) for n in order), []
+        if ctx.calibration is None:
+            raise PassError(
+                "rounding=gptq needs calibration data: it compensates each layer's rounding "
+                "on representative inputs",
+                hint="pass calibration data (snnc --calibration FILE, or "
+                "PassContext(calibration=...)), or use rounding=nearest",
+            )
+        inputs, notes = check_calibration(graph, ctx.calibration, where=self.name)
+        notes = [
+            *notes,
+            f"rounding=gptq: weights rounded with error compensation on "
+            f"{len(inputs[0])} calibration sample(s)",
+        ]
+
+        def walk():
+            last_use = {s: i for i, n in enumerate(order) for s in graph.inputs_of(n)}
+            values = dict(zip(graph.inputs, inputs, strict=True))
+            for i, n in enumerate(order):
+                if n in values:
+                    yield n, None
+                    continue
+                xs = [values[s] for s in graph.inputs_of(n)]
+                yield n, xs
+                values[n] = run_kernel(graph.op(n), xs, graph.dt, n)  # the op as replaced
+                for s in set(graph.inputs_of(n)):
+                    if last_use.get(s) == i:
+                        del values[s]
+
+        return walk(), notes
 
     def _summary(self, layers: dict[str, dict]) -> str:
         entries = [(f"%{n}.{p}", s) for n, ps in layers.items() for p, s in ps.items()]
@@ -338,7 +414,7 @@ class Quantize(Pass):
         wrong = {
             k: v
             for k, v in self.option_values().items()
-            if k not in ("target", "weight_bits", "per_channel", "clip_percentile")
+            if k not in ("target", "weight_bits", "per_channel", "clip_percentile", "rounding")
         }
         if 8 < self.weight_bits < 32:
             wrong["weight_bits"] = self.weight_bits
@@ -347,7 +423,7 @@ class Quantize(Pass):
                 {
                     k: v
                     for k, v in self.option_values().items()
-                    if k in ("per_channel", "clip_percentile")
+                    if k in ("per_channel", "clip_percentile", "rounding")
                 }
             )
         if wrong:
@@ -356,7 +432,8 @@ class Quantize(Pass):
                 f"target=loihi reproduces nengo-loihi's own 8-bit discretization, which fixes "
                 f"what these options choose (got {text})",
                 hint="use quantize{target=loihi} (the chip's 8 bits, one scale per block), or "
-                "weight_bits<8 (with per_channel / clip_percentile) to round the weights first",
+                "weight_bits<8 (with per_channel / clip_percentile / rounding) to round the "
+                "weights first",
             )
 
 
@@ -408,6 +485,82 @@ def quantize_one(
     quant = dict(op.quant)
     quant[name] = QInt(bits, exp)
     return op.replace(**{name: q}, quant=quant), error_stats(a, q, bits, exp, clipped)
+
+
+def gptq_ok(op: Op) -> bool:
+    """Can :func:`quantize_gptq` round ``op``'s weight (a dense layer or an ungrouped 2-D
+    convolution)?"""
+    if isinstance(op, Dense):
+        return True
+    return type(op) is Conv2D and op.groups == 1 and op.n_spatial == 2
+
+
+#: the im2col rows of one chunk of samples when accumulating ``X^T X`` (bounds the memory)
+GPTQ_CHUNK_ROWS = 1 << 16
+#: dampening of ``X^T X``: this fraction of its mean diagonal is added to the diagonal
+GPTQ_DAMP = 0.01
+
+
+def weight_inputs(op: Op, x: np.ndarray) -> np.ndarray:
+    """The rows ``op``'s weight (reshaped ``(K, O)``) multiplies, for inputs ``x``: ``x``
+    itself for a dense layer, the im2col patches ``(N * OH * OW, KH * KW * C)`` of a 2-D
+    convolution (taps in ``(ky, kx, c)`` order, zeros where padded)."""
+    if isinstance(op, Dense):
+        return x.reshape(-1, x.shape[-1])
+    kh, kw = op.weight.shape[:2]
+    (sy, sx), (dy, dx) = op.strides, op.dilation
+    pads = resolve_padding(op.padding, x.shape[-3:-1], (kh, kw), op.strides, op.dilation)
+    x = x.reshape(-1, *x.shape[-3:])
+    xp = np.pad(x, [(0, 0), tuple(pads[0]), tuple(pads[1]), (0, 0)])
+    oh = (xp.shape[1] - (kh - 1) * dy - 1) // sy + 1
+    ow = (xp.shape[2] - (kw - 1) * dx - 1) // sx + 1
+    cols = np.empty((len(x), oh, ow, kh, kw, x.shape[-1]), np.float64)
+    for ky in range(kh):
+        for kx in range(kw):
+            iy, ix = ky * dy, kx * dx
+            rows = slice(iy, iy + sy * (oh - 1) + 1, sy)
+            cols[:, :, :, ky, kx] = xp[:, rows, ix : ix + sx * (ow - 1) + 1 : sx]
+    return cols.reshape(-1, kh * kw * x.shape[-1])
+
+
+def input_hessian(op: Op, x: np.ndarray) -> np.ndarray:
+    """``X^T X`` of :func:`weight_inputs` (float64), accumulated over chunks of samples."""
+    k = int(np.prod(op.weight.shape[:-1]))
+    h = np.zeros((k, k))
+    per = max(1, len(weight_inputs(op, x[:1])))
+    step = max(1, GPTQ_CHUNK_ROWS // per)
+    for i in range(0, len(x), step):
+        cols = weight_inputs(op, np.asarray(x[i : i + step], np.float64))
+        h += cols.T @ cols
+    return h
+
+
+def quantize_gptq(
+    op: Op, x: np.ndarray, bits: int, per_channel: bool = False, percentile: float | None = None
+) -> tuple[Op, dict]:
+    """``op``'s weight rounded onto :func:`quantize_one`'s grid by GPTQ on inputs ``x``
+    (see the module docstring), and its stats entry (``rounding: "gptq"``; the errors are
+    the weights', whose rounding is no longer the nearest)."""
+    a = np.asarray(op.weight, np.float64)
+    exp = grid_exp(a, bits, per_channel, percentile)
+    h = input_hessian(op, x)
+    h[np.diag_indices_from(h)] += GPTQ_DAMP * max(float(np.mean(np.diag(h))), 1e-12)
+    # the upper Cholesky factor of H^-1: row k says how row k's error moves the later rows
+    u = np.linalg.cholesky(np.linalg.inv(h)).T
+    w = a.reshape(-1, a.shape[-1]).copy()
+    q = np.empty(w.shape, np.float32)
+    clipped = 0
+    for k in range(len(w)):
+        q[k], c = on_grid(w[k], bits, exp)
+        clipped += c
+        err = (w[k] - q[k]) / u[k, k]
+        w[k + 1 :] -= np.outer(u[k, k + 1 :], err)
+    q = q.reshape(a.shape)
+    quant = dict(op.quant)
+    quant["weight"] = QInt(bits, exp)
+    stats = error_stats(a, q, bits, exp, clipped)
+    stats["rounding"] = "gptq"
+    return op.replace(weight=q, quant=quant), stats
 
 
 def error_stats(reference, quantized, bits: int, exp, clipped: int = 0) -> dict:
