@@ -45,8 +45,8 @@ Rounding (``rounding``):
   ``H`` gets 1% of its mean diagonal added (the paper's dampening). Measured on the digits
   CNN (450 test images, rate mode, 500 training images to calibrate): 4-bit weights per
   tensor 96.0 -> 94.0% nearest, 95.6% gptq; per channel 91.1% nearest, 96.0% gptq; 3-bit per
-  channel 86.7% / 95.1%. Grouped, depthwise, 1-D and transposed convolutions are rounded to
-  nearest (a note names them).
+  channel 86.7% / 95.1%. Grouped, depthwise, 1-D and transposed convolutions, and layers of
+  more than ``GPTQ_MAX_INPUTS`` inputs, are rounded to nearest (a note names them).
 
 ``weight_bits=32`` means float32 weights: the pass does nothing (and says so); a
 ``bias_bits`` of 32 keeps biases and the other parameters float. The QInt of 1 bit is the
@@ -300,7 +300,7 @@ class Quantize(Pass):
         if nearest:
             notes.append(
                 f"{', '.join(nearest)}: rounded to nearest (gptq takes dense layers and "
-                "ungrouped 2-D convolutions)"
+                f"ungrouped 2-D convolutions of at most {GPTQ_MAX_INPUTS} inputs)"
             )
         if depthwise:
             notes.append(
@@ -487,12 +487,17 @@ def quantize_one(
     return op.replace(**{name: q}, quant=quant), error_stats(a, q, bits, exp, clipped)
 
 
+#: the most weight rows (inputs: a conv's ``KH * KW * C``) gptq takes: ``X^T X`` is
+#: ``K x K`` float64 (128 MiB here) and the rounding loop costs ``K**2 * O`` multiply-adds
+GPTQ_MAX_INPUTS = 4096
+
+
 def gptq_ok(op: Op) -> bool:
     """Can :func:`quantize_gptq` round ``op``'s weight (a dense layer or an ungrouped 2-D
-    convolution)?"""
-    if isinstance(op, Dense):
-        return True
-    return type(op) is Conv2D and op.groups == 1 and op.n_spatial == 2
+    convolution, of at most :data:`GPTQ_MAX_INPUTS` inputs)?"""
+    if not (isinstance(op, Dense) or (type(op) is Conv2D and op.groups == 1 and op.n_spatial == 2)):
+        return False
+    return math.prod(op.weight.shape[:-1]) <= GPTQ_MAX_INPUTS
 
 
 #: the im2col rows of one chunk of samples when accumulating ``X^T X`` (bounds the memory)

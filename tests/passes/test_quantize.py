@@ -547,6 +547,17 @@ def test_gptq_conv_network_on_calibration_data_and_other_ops_to_nearest():
     assert err[1] < err[0]
 
 
+def test_gptq_leaves_layers_too_wide_for_its_matrix_to_nearest(monkeypatch):
+    from snnc.passes import quantize
+
+    monkeypatch.setattr(quantize, "GPTQ_MAX_INPUTS", 8)
+    rng = np.random.default_rng(4)
+    g = _dense_graph(rng.normal(size=(9, 2)))
+    _, result = _quantize(g, "quantize{rounding=gptq}", calibration=rng.normal(size=(20, 9)))
+    assert "rounding" not in result.stats["layers"]["d"]["weight"]
+    assert any("%d: rounded to nearest" in n and "at most 8 inputs" in n for n in result.notes)
+
+
 def test_gptq_needs_calibration_data():
     with pytest.raises(PassError, match="rounding=gptq needs calibration data"):
         _quantize(_dense_graph(np.ones((2, 2))), "quantize{rounding=gptq}")
