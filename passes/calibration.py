@@ -9,10 +9,11 @@ what is wrong (shape against the graph's input, non-finite values, an empty batc
 to fix it; it also warns (a pass note and a log warning) below :data:`MIN_SAMPLES` samples,
 where a 99.9th percentile rests on a handful of values.
 
-:func:`neuron_currents` runs the graph in rate mode (the interpreter's kernels, one op at a
-time, freeing each value once its users have read it) and hands every requested neuron's
-input current ``J = gain * x + bias`` to a callback, so statistics are taken without
-keeping every layer's activations of the whole calibration set in memory.
+:func:`rate_walk` runs the graph in rate mode (the interpreter's kernels, one op at a
+time, freeing each value once its users have read it) and hands each node's inputs to the
+loop over it; :func:`neuron_currents` gives every requested neuron's input current
+``J = gain * x + bias`` to a callback, so statistics are taken without keeping every
+layer's activations of the whole calibration set in memory.
 
 :func:`clip_caps` finds the rectified-linear pieces of a lowered clipped ReLU (see
 ``lower-activations``) and where their output stops mattering.
@@ -21,7 +22,7 @@ keeping every layer's activations of the whole calibration set in memory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -136,13 +137,12 @@ def check_calibration(
     return out, notes
 
 
-def neuron_currents(
-    graph: Graph, inputs: list[np.ndarray], neurons, visit: Callable[[str, np.ndarray], None]
-) -> None:
-    """Evaluate ``graph`` in rate mode on checked ``inputs`` and call ``visit(n, J)`` with
-    the input current ``J = gain * x + bias`` (float64, ``(batch, *shape)``) of every node
-    ``n`` of ``neurons``, in topological order. Values are dropped once no user needs them."""
-    wanted = set(neurons)
+def rate_walk(graph: Graph, inputs: list[np.ndarray]) -> Iterator[tuple[str, list | None]]:
+    """Evaluate ``graph`` in rate mode on checked ``inputs``, node by node: yields ``(n,
+    input values)`` in topological order (``None`` for the graph inputs), then computes
+    ``n`` with ``graph.op(n)`` as it is *after* the yield, so a pass may replace the op
+    between (``quantize{rounding=gptq}`` rounds each layer on the values of the layers
+    it already rounded). Values are dropped once no user needs them."""
     order = graph.topo_order()
     last_use: dict[str, int] = {}
     for i, n in enumerate(order):
@@ -150,15 +150,27 @@ def neuron_currents(
             last_use[s] = i
     values: dict[str, np.ndarray] = dict(zip(graph.inputs, inputs, strict=True))
     for i, n in enumerate(order):
-        op = graph.op(n)
-        if n not in values:
-            xs = [values[s] for s in graph.inputs_of(n)]
-            if n in wanted:
-                visit(n, op.current(xs[0]))
-            values[n] = run_kernel(op, xs, graph.dt, n)
+        if n in values:
+            yield n, None
+            continue
+        xs = [values[s] for s in graph.inputs_of(n)]
+        yield n, xs
+        values[n] = run_kernel(graph.op(n), xs, graph.dt, n)
         for s in set(graph.inputs_of(n)):
             if last_use.get(s) == i:
                 del values[s]
+
+
+def neuron_currents(
+    graph: Graph, inputs: list[np.ndarray], neurons, visit: Callable[[str, np.ndarray], None]
+) -> None:
+    """Evaluate ``graph`` in rate mode on checked ``inputs`` and call ``visit(n, J)`` with
+    the input current ``J = gain * x + bias`` (float64, ``(batch, *shape)``) of every node
+    ``n`` of ``neurons``, in topological order (:func:`rate_walk`)."""
+    wanted = set(neurons)
+    for n, xs in rate_walk(graph, inputs):
+        if xs is not None and n in wanted:
+            visit(n, graph.op(n).current(xs[0]))
 
 
 def clip_caps(graph: Graph) -> dict[str, np.ndarray]:

@@ -158,7 +158,6 @@ import numpy as np
 from snnc.errors import PassError
 from snnc.ir import Graph, QInt
 from snnc.ir import traits as T
-from snnc.ir.interpreter import run_kernel
 from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
     BIAS_MAN_MAX,
     BIAS_MAX,
@@ -183,7 +182,7 @@ from snnc.ir.ops import (
 )
 from snnc.ir.quant import choose_exp, sqnr_db
 from snnc.passes.base import Pass, PassContext, PassResult, option, register_pass
-from snnc.passes.calibration import check_calibration
+from snnc.passes.calibration import check_calibration, rate_walk
 from snnc.passes.folding import replace_params
 
 
@@ -267,7 +266,7 @@ class Quantize(Pass):
         invalid: list[str] = []
         nearest: list[str] = []  # weight ops gptq cannot take
         changed = False
-        walk, notes = self._rate_walk(graph, ctx)
+        walk, notes = self._walk(graph, ctx)
         for n, xs in walk:
             op = graph.op(n)
             plan = self._plan(op)
@@ -278,13 +277,13 @@ class Quantize(Pass):
             if self.per_channel and isinstance(op, DepthwiseConv2D):
                 depthwise.append(n)
             new, entries = op, {}
+            rounds_weight = xs is not None and "weight" in planned
+            gptq = rounds_weight and gptq_ok(op)
+            if rounds_weight and not gptq:
+                nearest.append(f"%{n}")
             for name, bits, per_channel, pct in plan:
-                if xs is not None and name == "weight" and bits < 32:
-                    if gptq_ok(op):
-                        new, entries[name] = quantize_gptq(new, xs[0], bits, per_channel, pct)
-                        continue
-                    nearest.append(f"%{n}")
-                new, entries[name] = quantize_one(new, name, bits, per_channel, pct)
+                inputs = xs[0] if gptq and name == "weight" else None
+                new, entries[name] = quantize_one(new, name, bits, per_channel, pct, inputs)
             try:
                 new.verify(graph.in_types(n))
             except OpError as e:
@@ -328,15 +327,12 @@ class Quantize(Pass):
         }
         return PassResult(changed=changed, stats=stats, notes=notes)
 
-    def _rate_walk(self, graph: Graph, ctx: PassContext):
+    def _walk(self, graph: Graph, ctx: PassContext):
         """``(iterator of (node, input values or None), notes)``: the nodes in topological
         order; with ``rounding=gptq`` each comes with its inputs on the calibration data,
-        computed in rate mode by the graph as quantized so far (the iterator runs each
-        node, once the loop has replaced it, before the next one; a value is dropped after
-        its last reader)."""
-        order = graph.topo_order()
+        computed in rate mode by the graph as quantized so far (:func:`rate_walk`)."""
         if self.rounding != "gptq":
-            return ((n, None) for n in order), []
+            return ((n, None) for n in graph.topo_order()), []
         if ctx.calibration is None:
             raise PassError(
                 "rounding=gptq needs calibration data: it compensates each layer's rounding "
@@ -345,27 +341,11 @@ class Quantize(Pass):
                 "PassContext(calibration=...)), or use rounding=nearest",
             )
         inputs, notes = check_calibration(graph, ctx.calibration, where=self.name)
-        notes = [
-            *notes,
+        notes.append(
             f"rounding=gptq: weights rounded with error compensation on "
-            f"{len(inputs[0])} calibration sample(s)",
-        ]
-
-        def walk():
-            last_use = {s: i for i, n in enumerate(order) for s in graph.inputs_of(n)}
-            values = dict(zip(graph.inputs, inputs, strict=True))
-            for i, n in enumerate(order):
-                if n in values:
-                    yield n, None
-                    continue
-                xs = [values[s] for s in graph.inputs_of(n)]
-                yield n, xs
-                values[n] = run_kernel(graph.op(n), xs, graph.dt, n)  # the op as replaced
-                for s in set(graph.inputs_of(n)):
-                    if last_use.get(s) == i:
-                        del values[s]
-
-        return walk(), notes
+            f"{len(inputs[0])} calibration sample(s)"
+        )
+        return rate_walk(graph, inputs), notes
 
     def _summary(self, layers: dict[str, dict]) -> str:
         entries = [(f"%{n}.{p}", s) for n, ps in layers.items() for p, s in ps.items()]
@@ -475,16 +455,32 @@ def on_grid(a: np.ndarray, bits: int, exp) -> tuple[np.ndarray, int]:
 
 
 def quantize_one(
-    op: Op, name: str, bits: int, per_channel: bool = False, percentile: float | None = None
+    op: Op,
+    name: str,
+    bits: int,
+    per_channel: bool = False,
+    percentile: float | None = None,
+    inputs: np.ndarray | None = None,
 ) -> tuple[Op, dict]:
     """``op`` with parameter ``name`` on a symmetric ``bits``-bit power-of-two grid, and its
-    stats entry (``bits``, ``exp``, ``step``, ``max_abs_error``, ``sqnr_db``, ``clipped``)."""
+    stats entry (``bits``, ``exp``, ``step``, ``max_abs_error``, ``sqnr_db``, ``clipped``).
+    Each value goes to its nearest grid point; given the op's ``inputs`` (calibration
+    values; the weight of a :func:`gptq_ok` op), the weight is rounded by
+    :func:`gptq_round` instead, and the entry says ``rounding: "gptq"`` (its errors are
+    then the weights', no longer each the smallest)."""
     a = np.asarray(getattr(op, name), np.float64)
     exp = grid_exp(a, bits, per_channel, percentile)
-    q, clipped = on_grid(a, bits, exp)
+    if inputs is None:
+        q, clipped = on_grid(a, bits, exp)
+    else:
+        q, clipped = gptq_round(a.reshape(-1, a.shape[-1]), input_hessian(op, inputs), bits, exp)
+        q = q.reshape(a.shape)
     quant = dict(op.quant)
     quant[name] = QInt(bits, exp)
-    return op.replace(**{name: q}, quant=quant), error_stats(a, q, bits, exp, clipped)
+    stats = error_stats(a, q, bits, exp, clipped)
+    if inputs is not None:
+        stats["rounding"] = "gptq"
+    return op.replace(**{name: q}, quant=quant), stats
 
 
 #: the most weight rows (inputs: a conv's ``KH * KW * C``) gptq takes: ``X^T X`` is
@@ -493,7 +489,7 @@ GPTQ_MAX_INPUTS = 4096
 
 
 def gptq_ok(op: Op) -> bool:
-    """Can :func:`quantize_gptq` round ``op``'s weight (a dense layer or an ungrouped 2-D
+    """Can :func:`gptq_round` round ``op``'s weight (a dense layer or an ungrouped 2-D
     convolution, of at most :data:`GPTQ_MAX_INPUTS` inputs)?"""
     if not (isinstance(op, Dense) or (type(op) is Conv2D and op.groups == 1 and op.n_spatial == 2)):
         return False
@@ -540,19 +536,15 @@ def input_hessian(op: Op, x: np.ndarray) -> np.ndarray:
     return h
 
 
-def quantize_gptq(
-    op: Op, x: np.ndarray, bits: int, per_channel: bool = False, percentile: float | None = None
-) -> tuple[Op, dict]:
-    """``op``'s weight rounded onto :func:`quantize_one`'s grid by GPTQ on inputs ``x``
-    (see the module docstring), and its stats entry (``rounding: "gptq"``; the errors are
-    the weights', whose rounding is no longer the nearest)."""
-    a = np.asarray(op.weight, np.float64)
-    exp = grid_exp(a, bits, per_channel, percentile)
-    h = input_hessian(op, x)
+def gptq_round(w: np.ndarray, h: np.ndarray, bits: int, exp) -> tuple[np.ndarray, int]:
+    """GPTQ: the rows of ``w (K, O)`` rounded in order onto the ``bits``-bit grid of
+    ``2**exp`` (:func:`on_grid`), each row's error spread over the later rows through the
+    inverse of ``h = X^T X`` (dampened here); float32 values and the clipped count."""
+    h = h.copy()
     h[np.diag_indices_from(h)] += GPTQ_DAMP * max(float(np.mean(np.diag(h))), 1e-12)
     # the upper Cholesky factor of H^-1: row k says how row k's error moves the later rows
     u = np.linalg.cholesky(np.linalg.inv(h)).T
-    w = a.reshape(-1, a.shape[-1]).copy()
+    w = np.array(w, np.float64)
     q = np.empty(w.shape, np.float32)
     clipped = 0
     for k in range(len(w)):
@@ -560,12 +552,7 @@ def quantize_gptq(
         clipped += c
         err = (w[k] - q[k]) / u[k, k]
         w[k + 1 :] -= np.outer(u[k, k + 1 :], err)
-    q = q.reshape(a.shape)
-    quant = dict(op.quant)
-    quant["weight"] = QInt(bits, exp)
-    stats = error_stats(a, q, bits, exp, clipped)
-    stats["rounding"] = "gptq"
-    return op.replace(weight=q, quant=quant), stats
+    return q, clipped
 
 
 def error_stats(reference, quantized, bits: int, exp, clipped: int = 0) -> dict:

@@ -834,6 +834,21 @@ def test_loihi_mode_below_8_bits_rounds_first_then_matches_nengo_loihi():
     assert "first rounded to 4 bits" in result.notes[0]
 
 
+def test_loihi_mode_below_8_bits_rounds_first_by_gptq_too():
+    """rounding=gptq shapes the pre-rounding: the chip gets the 4-bit gptq values."""
+    g = _dense_chain(np.random.default_rng(7))
+    x = np.random.default_rng(8).normal(size=(100, 12))
+    text = "quantize{weight_bits=4,bias_bits=32,rounding=gptq}"
+    pre, _ = _quantize(g, text, calibration=x)
+    near, _ = _quantize(g, "quantize{weight_bits=4,bias_bits=32}")
+    assert not np.array_equal(pre.op("d2").weight, near.op("d2").weight)
+    mant, _, _, _ = _chip(_chip_block(pre, "n2"))
+    q, result = _quantize(g, "quantize{target=loihi,weight_bits=4,rounding=gptq}", calibration=x)
+    np.testing.assert_array_equal(q.op("d2").mantissa("weight"), mant)
+    np.testing.assert_array_equal(q.op("d3").weight, pre.op("d3").weight)  # the host readout
+    assert "first rounded to 4 bits" in result.notes[0]
+
+
 def test_loihi_emulator_runs_the_compensated_quantized_graph_exactly_as_the_float_one():
     """End to end: with chip weights emitted x 255/254, nengo-loihi's emulator gets exactly
     what the quantized IR says, which is what it made of the float graph: same spikes."""
