@@ -115,9 +115,10 @@ NENGO_DL = register_target(
         name="nengo-dl",
         description="nengo-dl (TensorFlow, CPU/GPU); whole minibatches at once",
         # the same network as the nengo target's, so the same pipeline
-        # binary signed integrate-and-fire from half threshold, each layer's 99.9th
-        # percentile at one spike per step (README: accuracy after t steps)
-        default_pipeline="canonicalize,fold-batchnorm,lower-activations{neuron=iaf,bits=1,v_init=0.5},fuse-bias,normalize-rates",
+        # binary signed integrate-and-fire from half threshold, each channel's 99.9th
+        # percentile at one spike per step, the remainder undone by the next layer's
+        # weights (README: accuracy after t steps; per layer: granularity=layer)
+        default_pipeline="canonicalize,fold-batchnorm,lower-activations{neuron=iaf,bits=1,v_init=0.5},fuse-bias,normalize-rates{granularity=channel}",
         backend="nengo_dl",
         session=_session,
         emitters=EMITTERS,

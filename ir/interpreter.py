@@ -46,18 +46,27 @@ def kernel(*kinds: str):
 # =============================================================================== driver
 
 
-def as_input_list(g: Graph, x) -> list[np.ndarray]:
-    """Normalise ``x`` (array, list in input order, or dict by input name) and check shapes."""
-    names = g.inputs
+def split_inputs(x, names: list[str], where: str = "x") -> tuple[list, list[str]]:
+    """``x`` (one array, a list in input order, or a mapping by input name) as a list in
+    the order of ``names``, with a description of each for messages (``where[i]`` or
+    ``where['name']``). Raises InputShapeError for a mapping missing a name."""
     if isinstance(x, Mapping):
         missing = [n for n in names if n not in x]
         if missing:
-            raise InputShapeError(f"inputs {missing} are missing (expected {names})")
-        xs = [x[n] for n in names]
-    elif isinstance(x, (list, tuple)):
-        xs = list(x)
-    else:
-        xs = [x]
+            raise InputShapeError(
+                f"{where}: no array for input(s) {', '.join(map(repr, missing))} (missing; "
+                f"expected keys {', '.join(map(repr, names))})"
+            )
+        return [x[n] for n in names], [f"{where}['{n}']" for n in names]
+    if isinstance(x, (list, tuple)):
+        return list(x), [f"{where}[{i}]" for i in range(len(x))]
+    return [x], [where]
+
+
+def as_input_list(g: Graph, x) -> list[np.ndarray]:
+    """Normalise ``x`` (array, list in input order, or dict by input name) and check shapes."""
+    names = g.inputs
+    xs, _ = split_inputs(x, names, "inputs")
     if len(xs) != len(names):
         raise InputShapeError(
             f"graph @{g.name} has {len(names)} input(s) {names}, got {len(xs)} array(s)"

@@ -36,6 +36,23 @@ from snnc.passes.folding import fold_into_consumer
 
 _POOLS = (ops.AvgPool, ops.GlobalAvgPool, ops.MaxPool, ops.GlobalMaxPool)
 
+#: node meta key of a per-channel scaled neuron: its ``(C,)`` residual scale (the factor of
+#: its rate-mode value over the unscaled graph's), composed over normalize-rates runs
+META_KEY = "channel_scale"
+
+
+def value_scales(g: Graph) -> dict[str, np.ndarray]:
+    """Node -> the per-position factor its rate-mode value carries against the graph before
+    channel-wise normalization (NaN: a position that always holds 0), from the
+    :data:`META_KEY` of its neurons; nodes not listed carry none (their consumers undid it).
+    Checks that compare values with an unscaled reference (``snnc verify``) divide by it."""
+    residuals = {}
+    for n in g.topo_order():
+        r = g.meta(n).get(META_KEY)
+        if r is not None and g.op(n).has(T.Neuron) and g.type(n).shape[-1:] == (len(r),):
+            residuals[n] = np.asarray(r, np.float64)
+    return plan(g, residuals).scales if residuals else {}
+
 
 @dataclass
 class Plan:
@@ -45,11 +62,14 @@ class Plan:
         gains: neuron node -> the scale of its input, to divide its gain by.
         consumers: node with weights -> per-input-channel scale to divide its input by.
         failed: neuron node whose residual cannot be undone -> why (a note).
+        scales: node -> the scale its value carries (over its output shape): the scaled
+            neurons and the nodes that pass their values on before a consumer undoes it.
     """
 
     gains: dict[str, np.ndarray] = field(default_factory=dict)
     consumers: dict[str, np.ndarray] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    scales: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def plan(g: Graph, residuals: dict[str, np.ndarray]) -> Plan:
@@ -106,6 +126,7 @@ def plan(g: Graph, residuals: dict[str, np.ndarray]) -> Plan:
         if why is not None:
             for src in sources:
                 out.failed.setdefault(src, why)
+    out.scales = {n: s for n, (s, _) in scale.items()}
     return out
 
 

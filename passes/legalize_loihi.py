@@ -158,7 +158,7 @@ class LegalizeLoihi(Pass):
         else:
             for i, x in enumerate(graph.inputs):
                 data = None if calibration is None else calibration[i]
-                note = self._encode(graph, x, data, was_quantized)
+                note = self._encode(graph, x, data, was_quantized, ctx.target)
                 if note:
                     notes.append(note)
         placed = self._place(graph, host_neurons, set(unplaceable))
@@ -197,7 +197,7 @@ class LegalizeLoihi(Pass):
         return out
 
     # ------------------------------------------------------------------ input encoders
-    def _encode(self, graph: Graph, x: str, data, quantized: bool) -> str | None:
+    def _encode(self, graph: Graph, x: str, data, quantized: bool, target) -> str | None:
         """Insert the encoder of input ``x`` when its value reaches a neuron that is not
         already on the host (an encoder from an earlier run is a host neuron: no-op)."""
         users = [
@@ -232,7 +232,16 @@ class LegalizeLoihi(Pass):
             src = graph.add(
                 graph.unique_name(f"{x}.onoff"), self._q(split, "weight", quantized), [x]
             )
-        enc = neurons.GradedIF(bits=1, gain=gain, bias=0.0, amplitude=1.0 / gain, place=HOST)
+        # a graph lowered to rate neurons only, for another target than loihi (verify's
+        # rate-relu twin of a loihi graph, run on nengo), gets a rate encoder: the same
+        # value in range, and no spikes that a one-step rate run would misread (for loihi
+        # the spike encoder stays, and the target refuses the rate neurons by name)
+        rate = target != "loihi" and not any(
+            graph.op(n).spiking for n in graph.nodes_of(T.Neuron)
+        )
+        kind = neurons.RateReLU if rate else neurons.GradedIF
+        params = {} if rate else {"bits": 1}
+        enc = kind(**params, gain=gain, bias=0.0, amplitude=1.0 / gain, place=HOST)
         if quantized:
             enc = self._q(self._q(enc, "gain", True), "bias", True)
         enc_name = graph.add(graph.unique_name(f"{x}.enc"), enc, [src])
@@ -250,6 +259,11 @@ class LegalizeLoihi(Pass):
                 names = [out if p == port and s == x else s for s, p, _ in ins]
                 graph.set_inputs(d, names, [syn for _, _, syn in ins])
         lost = "; negative inputs read as 0" if mode == "on" else ""
+        if rate:
+            return (
+                f"input %{x}: {mode} rate encoder %{enc_name} on the host (the graph's neurons "
+                f"are rate neurons; {graph.type(enc_name).size} neurons{lost})"
+            )
         return (
             f"input %{x}: {mode} spike encoder %{enc_name} on the host "
             f"({graph.type(enc_name).size} neurons, |x| <= {top:g} at up to one spike per "

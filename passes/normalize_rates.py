@@ -366,6 +366,12 @@ class NormalizeRates(Pass):
                 if new is not op:
                     lost += [f"%{n}.{p}" for p in lost_quant(op, new)]
                     g.replace_op(n, new)
+        for n, r in residuals.items():
+            # what this node's rate-mode value is now, per channel, over the original's
+            # (its consumers undo it): verify compares and forces values through it
+            before = g.meta(n).get(channel_scaling.META_KEY)
+            total = np.asarray(r, np.float64) * (1.0 if before is None else np.asarray(before))
+            g.set_meta(n, **{channel_scaling.META_KEY: [float(v) for v in np.ravel(total)]})
         return lost
 
 

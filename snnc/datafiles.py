@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import InputShapeError, ModelFileError, SnncError
+from snnc.ir.interpreter import split_inputs
 
 _HINT = "save the data with np.savez(path, x=inputs, y=integer_labels)"
 _ARRAY_HINT = "give a .npy array (np.save) or a .npz with one array per model input (np.savez)"
@@ -299,22 +300,6 @@ def check_array(a, where: str, what: str = "input data") -> np.ndarray:
     return a
 
 
-def as_array_list(x, names: list[str], where: str) -> tuple[list, list[str]]:
-    """``x`` (one array, a list in input order, or a mapping by input name) as a list in
-    the order of ``names``, with a description of each (for messages)."""
-    if isinstance(x, Mapping):
-        missing = [n for n in names if n not in x]
-        if missing:
-            raise InputShapeError(
-                f"{where}: no array for input(s) {', '.join(map(repr, missing))} (expected keys "
-                f"{', '.join(map(repr, names))})"
-            )
-        return [x[n] for n in names], [f"{where}['{n}']" for n in names]
-    if isinstance(x, (list, tuple)):
-        return list(x), [f"{where}[{i}]" for i in range(len(x))]
-    return [x], [where]
-
-
 def check_inputs(graph, x, where: str = "x", what: str = "input data", names=None) -> list[np.ndarray]:
     """Inputs (or calibration data) for ``graph``: one array, a list in input order or a
     mapping by input name, each checked by :func:`check_array` and against the shape of its
@@ -327,7 +312,7 @@ def check_inputs(graph, x, where: str = "x", what: str = "input data", names=Non
             (the message gives the expected and the actual shape); SnncError: bad values.
     """
     inputs = list(graph.inputs)
-    arrays, wheres = as_array_list(x, inputs, where)
+    arrays, wheres = split_inputs(x, inputs, where)
     if names is not None and len(names) == len(arrays):
         wheres = [_where(where, n) for n in names]
     if len(arrays) != len(inputs):
@@ -484,7 +469,6 @@ def labelled_data(
 
 __all__ = [
     "ArrayLimitError",
-    "as_array_list",
     "check_array",
     "check_inputs",
     "check_label_fit",

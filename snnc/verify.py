@@ -64,6 +64,7 @@ from snnc.ir import ops
 from snnc.ir import traits as T
 from snnc.ir.graph import Graph
 from snnc.ir.interpreter import run_kernel
+from snnc.passes import channel_scaling
 
 logger = logging.getLogger(__name__)
 
@@ -746,6 +747,17 @@ def _tier1(ctx: _Context, rate, spk, artifact, file_problems, tolerance: float, 
     if rate is not None:
         graphs = {"pipeline_rate": rate.graph, **graphs}
     cuts = {k: cut_points(g, ref) for k, g in graphs.items()}
+    # per-channel normalization scales some nodes' values (their consumers undo it): those
+    # are compared, and forced, through their scale
+    scales = {k: channel_scaling.value_scales(g) for k, g in graphs.items()}
+    for k, sc in scales.items():
+        scaled = [m for m in cuts[k] if m in sc]
+        if scaled:
+            notes.append(
+                f"{k}: {len(scaled)} node(s) carry per-channel rate scales (normalize-rates "
+                "granularity=channel, undone by their consumers): compared and forced with "
+                "the scale undone"
+            )
     segments = {k: covered_layers(g, cuts[k], ref) for k, g in graphs.items()}
     for k in graphs:
         missing = sorted(
@@ -782,14 +794,15 @@ def _tier1(ctx: _Context, rate, spk, artifact, file_problems, tolerance: float, 
         else:
             ann_out[sl] = ref_vals[ref.outputs[0]].reshape(sl.stop - sl.start, -1)
         for k, g in graphs.items():
-            forced = {m: ref_vals[o] for m, o in cuts[k].items()}
+            sc = scales[k]
+            forced = {m: _times(ref_vals[o], sc.get(m)) for m, o in cuts[k].items()}
             local = evaluate_forced(g, xc, forced)
             full = evaluate_forced(g, xc)
             for m, o in cuts[k].items():
                 if m in g.inputs:
                     continue
                 e = errs.setdefault((k, _keras_name(ref, o)), _Err())
-                e.update(local[m], ref_vals[o], m)
+                e.update(_times(local[m], sc.get(m), divide=True), ref_vals[o], m)
                 e.covers |= segments[k][m]
             if out_cut[k]:
                 for o in g.outputs:
@@ -913,6 +926,14 @@ def _tier1(ctx: _Context, rate, spk, artifact, file_problems, tolerance: float, 
         "failures": failures,
         "notes": notes,
     }
+
+
+def _times(v: np.ndarray, scale: np.ndarray | None, divide: bool = False) -> np.ndarray:
+    """``v`` (batch-first) times (or divided by) a per-position ``scale`` (NaN: 1)."""
+    if scale is None:
+        return v
+    s = np.where(np.isnan(scale), 1.0, scale)
+    return v / s if divide else v * s
 
 
 def _check_passed(c: dict, tolerance: float) -> bool:

@@ -63,8 +63,8 @@ def run(args) -> int:
     act_bits = parse_bits(args.act_bits, "--act-bits")
     steps = parse_bits(args.steps, "--steps")
     limits = limits_from_args(args)
-    # the model is read here to check the data files against it, naming them (run_sweep
-    # reads it again: a small cost next to compiling and simulating the grid)
+    # the model is read once, here, to check the data files against it (naming them), and
+    # handed to run_sweep as a graph
     graph = load(args.model, limits=limits)
     x, y = load_data(args.data, graph, max_member_bytes=limits.max_member_bytes)
     calibration = calibration_data(graph, args.calibration, limits=limits)
@@ -79,7 +79,7 @@ def run(args) -> int:
     else:
         cache_dir = args.cache_dir or "default"
     result = run_sweep(
-        args.model,
+        graph,
         x,
         y,
         weight_bits=weight_bits,
@@ -98,6 +98,7 @@ def run(args) -> int:
         limits=limits,
         max_run_values=max_run_values(args),
     )
+    result.model = str(args.model)  # the file the user named, not the graph's name
     print(result.format_table(), end="")
     if args.json:
         result.save_json(args.json)

@@ -116,6 +116,34 @@ def test_per_channel_puts_each_channel_percentile_at_the_target(g):
                 assert flat[:, c].max() == pytest.approx(1 / out.dt, rel=1e-4)
 
 
+@given(graphs(activations=("relu",), image=True))
+@SETTINGS
+def test_channel_scales_recorded_in_meta_undo_the_value_changes(g):
+    """Each per-channel scaled neuron records its residual (meta ``channel_scale``);
+    :func:`value_scales` carries it to the nodes passing the value on, and every node's
+    rate-mode value divided by its scale is the unscaled graph's, across two runs."""
+    from snnc.passes.channel_scaling import META_KEY, value_scales
+
+    x = sample_inputs(g, batch=64)
+    lowered = _lowered(g)
+    ctx = PassContext.default(calibration=x)
+    once, report = run_pipeline(lowered, "normalize-rates{granularity=channel}", ctx)
+    per_channel = set(report.stats["normalize-rates"].get("per_channel", []))
+    assert {n for n in once.topo_order() if META_KEY in once.meta(n)} == per_channel
+    twice, _ = run_pipeline(
+        once, "normalize-rates{granularity=channel,percentile=50}", PassContext.default(calibration=x)
+    )
+    want = snnc.evaluate(lowered, x, return_all=True)
+    for out in (once, twice):
+        got = snnc.evaluate(out, x, return_all=True)
+        scales = value_scales(out)
+        assert set(scales) >= per_channel
+        for n in out.topo_order():
+            s = np.where(np.isnan(scales[n]), 1.0, scales[n]) if n in scales else 1.0
+            v, w = np.asarray(got[n], np.float64) / s, np.asarray(want[n], np.float64)
+            assert np.allclose(v, w, rtol=1e-4, atol=1e-4 * (1 + np.abs(w).max(initial=0))), n
+
+
 @pytest.mark.parametrize("bits", [1, 2, 4])
 def test_graded_spikes_use_all_their_levels(bits):
     g = parse_graph(
