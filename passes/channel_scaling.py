@@ -48,10 +48,21 @@ def value_scales(g: Graph) -> dict[str, np.ndarray]:
     Checks that compare values with an unscaled reference (``snnc verify``) divide by it."""
     residuals = {}
     for n in g.topo_order():
-        r = g.meta(n).get(META_KEY)
-        if r is not None and g.op(n).has(T.Neuron) and g.type(n).shape[-1:] == (len(r),):
-            residuals[n] = np.asarray(r, np.float64)
+        r = recorded_scale(g.meta(n).get(META_KEY))
+        if r is not None and g.op(n).has(T.Neuron) and g.type(n).shape[-1:] == r.shape:
+            residuals[n] = r
     return plan(g, residuals).scales if residuals else {}
+
+
+def recorded_scale(value) -> np.ndarray | None:
+    """A recorded ``channel_scale`` as a ``(C,)`` array, or None unless it is a list of
+    finite positive numbers (meta is read from files: anything else is ignored)."""
+    if not isinstance(value, list | tuple) or not value:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    r = np.asarray(value, np.float64)
+    return r if np.all(np.isfinite(r)) and np.all(r > 0) else None
 
 
 @dataclass

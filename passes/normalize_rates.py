@@ -369,9 +369,10 @@ class NormalizeRates(Pass):
         for n, r in residuals.items():
             # what this node's rate-mode value is now, per channel, over the original's
             # (its consumers undo it): verify compares and forces values through it
-            before = g.meta(n).get(channel_scaling.META_KEY)
-            total = np.asarray(r, np.float64) * (1.0 if before is None else np.asarray(before))
-            g.set_meta(n, **{channel_scaling.META_KEY: [float(v) for v in np.ravel(total)]})
+            r = np.ravel(np.asarray(r, np.float64))
+            before = channel_scaling.recorded_scale(g.meta(n).get(channel_scaling.META_KEY))
+            total = r * before if before is not None and before.shape == r.shape else r
+            g.set_meta(n, **{channel_scaling.META_KEY: [float(v) for v in total]})
         return lost
 
 

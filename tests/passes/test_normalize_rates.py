@@ -144,6 +144,27 @@ def test_channel_scales_recorded_in_meta_undo_the_value_changes(g):
             assert np.allclose(v, w, rtol=1e-4, atol=1e-4 * (1 + np.abs(w).max(initial=0))), n
 
 
+@pytest.mark.parametrize(
+    "bad", ["x", ["a", "b"], [1.0], [1.0, float("nan")], [1.0, -2.0], [True, 1.0], {"a": 1}, 3.0]
+)
+def test_a_malformed_channel_scale_in_meta_is_ignored(bad):
+    """meta comes from model.snnc files: a recorded scale that is not C finite positive
+    numbers is ignored, never a traceback."""
+    from snnc.passes.channel_scaling import META_KEY, value_scales
+
+    g = parse_graph(
+        """graph @g(dt=0.001) {
+  %x = nn.input() : f32[2]
+  %n = snn.if(%x) {gain=<f32[] 1.0>, bias=<f32[] 0.0>, amplitude=1.0} : spike[2]
+  %out = nn.output(%n) : spike[2]
+}"""
+    )
+    g.set_meta("n", **{META_KEY: bad})
+    assert value_scales(g) == {}
+    g.set_meta("n", **{META_KEY: [2.0, 0.5]})
+    assert np.array_equal(value_scales(g)["n"], [2.0, 0.5])
+
+
 @pytest.mark.parametrize("bits", [1, 2, 4])
 def test_graded_spikes_use_all_their_levels(bits):
     g = parse_graph(

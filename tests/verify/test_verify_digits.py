@@ -90,6 +90,25 @@ def test_snn_accuracy_matches_snnc_simulate(report, digits):
     assert np.mean(ys[:, -1].argmax(-1) == y_test) == pytest.approx(report.tier2["snn_accuracy"])
 
 
+def test_loihi_tier2_is_loihi_mode_accuracy(digits):
+    """For the loihi target, tier 2 runs the chip's integer semantics (Loihi mode), whose
+    accuracy at few steps is well below nengo's float semantics of the same graph."""
+    x_train, _, x_test, y_test = digits
+    x, y = x_test[:200], y_test[:200]
+    r = verify(
+        MODEL, (x, y), "loihi", steps=8, calibration=x_train[:200], tiers=(2,), progress=False
+    )
+    t2 = r.tier2
+    assert t2["mode"] == "loihi" and "Loihi integer mode" in t2["simulator"]
+    g = snnc.compile(MODEL, "loihi", calibration=x_train[:200]).graph
+    by_mode = {
+        m: np.mean(snnc.simulate(g, x, 8, mode=m)[:, -1].argmax(-1) == y)
+        for m in ("loihi", "nengo")
+    }
+    assert t2["snn_accuracy"] == pytest.approx(by_mode["loihi"])
+    assert by_mode["loihi"] < by_mode["nengo"] - 0.02  # the difference the mode makes
+
+
 def test_json_holds_every_printed_number(report, tmp_path):
     path = report.save_json(tmp_path / "report.json")
     data = json.loads(path.read_text())
