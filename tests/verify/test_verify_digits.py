@@ -109,6 +109,25 @@ def test_loihi_tier2_is_loihi_mode_accuracy(digits):
     assert by_mode["loihi"] < by_mode["nengo"] - 0.02  # the difference the mode makes
 
 
+def test_loihi_tier2_falls_back_to_nengo_mode_with_a_note():
+    """A chip layer above one core (1152 neurons), which Loihi mode does not emulate: tier 2
+    still runs, in nengo's float semantics, and says so."""
+    import tensorflow as tf
+
+    tf.random.set_seed(0)
+    inp = tf.keras.Input((12, 12, 1))
+    h = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    out = tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(h))
+    model = tf.keras.Model(inp, out)
+    x = np.random.default_rng(0).random((40, 12, 12, 1)).astype(np.float32)
+    y = model.predict(x, verbose=0).argmax(-1)
+    r = verify(model, (x, y), "loihi", steps=8, calibration=x, tiers=(2,), progress=False)
+    t2 = r.tier2
+    assert t2["mode"] == "nengo" and "Loihi integer mode" not in t2["simulator"]
+    assert any("not simulated in Loihi mode" in n and "1024" in n for n in t2["notes"])
+    assert "note: not simulated in Loihi mode" in str(r)
+
+
 def test_json_holds_every_printed_number(report, tmp_path):
     path = report.save_json(tmp_path / "report.json")
     data = json.loads(path.read_text())
