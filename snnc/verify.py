@@ -1139,7 +1139,7 @@ def _check_tier2_cost(g: Graph, steps: int, max_run_values) -> None:
 
 
 def _tier2(ctx: _Context, spk, steps: int) -> dict:
-    from snnc.sim import Simulator
+    from snnc.sim import Simulator, loihi_blocks
 
     g = spk.graph
     ref, xs, y = ctx.ref, ctx.xs, ctx.y
@@ -1166,7 +1166,8 @@ def _tier2(ctx: _Context, spk, steps: int) -> dict:
     notes: list[str] = []
     mode = "loihi" if spk.target.name == "loihi" else "nengo"
     try:
-        sim = Simulator(g, probes=watch, readout="mean", mode=mode)
+        blocks = {"blocks": loihi_blocks(spk.manifest)} if mode == "loihi" else {}
+        sim = Simulator(g, probes=watch, readout="mean", mode=mode, **blocks)
     except SnncError as e:
         if mode != "loihi":
             raise

@@ -8,6 +8,7 @@
     sim = Simulator(graph, probes=["conv1.act"]); sim.run(x, 50); sim.probe_data
     simulate(graph, x, 50, dtype=np.float64, readout="raw")   # spike-exact against nengo
     Simulator(loihi_graph, mode="loihi").run(x, 50)            # ... against nengo-loihi's emulator
+    Simulator(c.graph, mode="loihi", blocks=loihi_blocks(c.manifest))   # layers over several cores
 
 Its semantics are nengo 3.2's reference simulator on the network the codegen emits for the
 ``nengo`` target, so in float64 the two agree spike for spike:
@@ -31,6 +32,14 @@ Modules: :mod:`~snnc.sim.plan` compiles a graph into instructions over prealloca
 """
 
 from snnc.sim.kernels import lowpass_coefficients, neuron_step
-from snnc.sim.simulator import BACKENDS, READOUTS, Simulator, simulate
+from snnc.sim.simulator import BACKENDS, READOUTS, Simulator, loihi_blocks, simulate
 
-__all__ = ["BACKENDS", "READOUTS", "Simulator", "lowpass_coefficients", "neuron_step", "simulate"]
+__all__ = [
+    "BACKENDS",
+    "READOUTS",
+    "Simulator",
+    "loihi_blocks",
+    "lowpass_coefficients",
+    "neuron_step",
+    "simulate",
+]

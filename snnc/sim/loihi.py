@@ -32,14 +32,24 @@ Chip -> host (:class:`ChipToHost`)
     weights) is ordinary float arithmetic. An output reading chip neurons directly is a
     nengo Probe on them (as the codegen emits it), recorded on the chip without that delay.
 
-Not emulated (refused with a message): chip layers above one core's 1024 compartments (nengo-
-loihi splits them into blocks discretised separately), two synapses in series or different
-synapses on two paths from one source (the codegen refuses those too), noise and learning
-(snnc emits neither).
+Layers over several cores
+    nengo-loihi splits a layer above one core's 1024 compartments into blocks (the
+    ``BlockShape`` the ``loihi`` target chooses; ``blocks=``, from the manifest by
+    :func:`snnc.sim.loihi_blocks`) and discretizes each block on its own: its compartments
+    and the part of each synapse that reaches it (a dense connection's columns; a
+    convolution's output channels and the kernel taps that reach the block), so each block
+    has its own weight scale. :func:`discretize_blocks` does the same and assembles the
+    integers into one matrix (or one kernel) per connection.
+
+Not emulated (refused with a message): a layer above one core without its block shape, a
+convolution whose blocks would need different integer kernels for one channel, two synapses
+in series or different synapses on two paths from one source (the codegen refuses those
+too), noise and learning (snnc emits neither).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -108,13 +118,17 @@ class Compartments:
     vmax: float = np.inf
 
 
-def discretize(comp: Compartments, weights: list[np.ndarray]):
+def discretize(comp: Compartments, weights: list[np.ndarray], maxima=None):
     """nengo-loihi's ``discretize_block``: the integer compartment parameters and synapse
     weights of one block (one core), from its float32 ``weights`` (``(in, out)`` each).
+    ``maxima`` (one per weight array) replaces ``max |w|`` where a block's synapse holds
+    only part of an array (a convolution kernel's taps that reach the block).
 
     Returns ``(du, dv, vth, bias, vmin, vmax, int_weights)``.
     """
-    w_maxs = [np.abs(w).max() if w.size else -np.inf for w in weights]
+    if maxima is None:
+        maxima = [np.abs(w).max() if w.size else -np.inf for w in weights]
+    w_maxs = list(maxima)
     w_max = max(w_maxs) if w_maxs else 0
     du = np.round(np.clip(comp.decay_u * MAX_DECAY - 1, 0, MAX_DECAY)).astype(np.int32)
     dv = np.round(comp.decay_v * MAX_DECAY).astype(np.int32)
@@ -178,6 +192,95 @@ def discretize(comp: Compartments, weights: list[np.ndarray]):
         # float32 * float64 scalar stays float32 in NumPy 1.x, as in nengo-loihi
         int_weights.append(discretize_weights(w * w_scale * 2**dw_exp, w_exp2))
     return du, dv, vth_int, bias_int, -(2**vmine) + 1, 2 ** (9 + 2 * vmaxe) - 1, int_weights
+
+
+def block_indices(block: tuple[int, ...] | None, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The flat neuron indices of each core's block, as nengo-loihi's ``split_block`` cuts a
+    layer of ``shape`` into tiles of ``block`` (C order, tiles in order); one block of all
+    neurons when ``block`` is None."""
+    full = np.arange(math.prod(shape)).reshape(shape)
+    if block is None:
+        return [full.reshape(-1)]
+    if len(block) != len(shape):
+        raise SnncError(f"loihi mode: block shape {tuple(block)} does not fit a layer of {shape}")
+    starts = [range(0, n, b) for n, b in zip(shape, block, strict=True)]
+    out = []
+    for corner in itertools.product(*starts):
+        sl = tuple(slice(c, min(c + b, n)) for c, b, n in zip(corner, block, shape, strict=True))
+        out.append(full[sl].reshape(-1))
+    return out
+
+
+def _taps_reaching(inp: _Input, idx: np.ndarray) -> np.ndarray:
+    """``(kh, kw)``: which kernel taps of convolution ``inp`` connect some input pixel to
+    one of the output neurons ``idx`` (a block's synapse holds only those weights)."""
+    sy, sx, _, _, pt, pl = inp.conv
+    h, w, _ = inp.in4
+    oy, ox, _ = np.unravel_index(idx, inp.out4)
+    kh, kw = inp.w.shape[:2]
+    ys = np.unique(oy)[:, None] * sy - pt + np.arange(kh)[None, :]  # (rows, kh)
+    xs = np.unique(ox)[:, None] * sx - pl + np.arange(kw)[None, :]
+    return np.any((ys >= 0) & (ys < h), axis=0)[:, None] & np.any((xs >= 0) & (xs < w), axis=0)
+
+
+def discretize_blocks(comp: Compartments, inputs: list[_Input], blocks: list[np.ndarray]):
+    """:func:`discretize` per core, as nengo-loihi discretizes a layer split into ``blocks``:
+    each block from its own compartments and the weights of its synapses (dense: its
+    columns; a convolution: its output channels, the taps that reach it). The results are
+    assembled into whole-layer arrays; a convolution needs every block of a channel to
+    arrive at the same integer kernel (one kernel is run), else the layer is refused."""
+    n = len(comp.bias)
+    per_neuron = {k: np.empty(n, np.int64) for k in ("du", "dv", "vth", "bias")}
+    ints = [
+        np.zeros(inp.w.shape, np.int64) if inp.conv is None else None for inp in inputs
+    ]
+    kernel_set = [np.zeros(inp.w.shape[-1], bool) for inp in inputs]
+    limits = set()
+    for idx in blocks:
+        sub = Compartments(
+            **{
+                f: getattr(comp, f)[idx] if isinstance(getattr(comp, f), np.ndarray)
+                else getattr(comp, f)
+                for f in comp.__dataclass_fields__
+            }
+        )
+        weights, maxima, chans = [], [], []
+        for inp in inputs:
+            if inp.conv is None:
+                w = inp.w[:, idx]
+                weights.append(w)
+                maxima.append(np.abs(w).max() if w.size else -np.inf)
+                chans.append(None)
+            else:
+                c = np.unique(np.unravel_index(idx, inp.out4)[2])
+                kern = inp.w[..., c]
+                reach = _taps_reaching(inp, idx)
+                weights.append(kern)
+                maxima.append(np.abs(kern[reach]).max() if reach.any() else -np.inf)
+                chans.append(c)
+        du, dv, vth, bias, vmin, vmax, w_ints = discretize(sub, weights, maxima)
+        limits.add((float(vmin), float(vmax)))
+        for k, v in zip(("du", "dv", "vth", "bias"), (du, dv, vth, bias), strict=True):
+            per_neuron[k][idx] = v
+        for j, (inp, w_int, c) in enumerate(zip(inputs, w_ints, chans, strict=True)):
+            if c is None:
+                ints[j][:, idx] = w_int
+                continue
+            if ints[j] is None:
+                ints[j] = np.zeros(inp.w.shape, np.int64)
+            seen = kernel_set[j][c]
+            if np.any(ints[j][..., c[seen]] != w_int[..., seen]):
+                raise SnncError(
+                    "loihi mode: the blocks of a convolutional layer discretize its kernel "
+                    "differently (one integer kernel per block is not emulated)"
+                )
+            ints[j][..., c] = w_int
+            kernel_set[j][c] = True
+    if len(limits) != 1:
+        raise SnncError("loihi mode: the blocks of a layer get different voltage limits")
+    ((vmin, vmax),) = limits
+    p = per_neuron
+    return p["du"], p["dv"], p["vth"], p["bias"], vmin, vmax, ints
 
 
 def _relu_compartments(op, n, dt):
@@ -273,10 +376,13 @@ class ChipLayer(Instr):
         self.event = plan.event if plan.kernels.name == "numba" else "never"
         shape = g.type(node).shape
         n = math.prod(shape)
-        if n > MAX_COMPARTMENTS:
+        blocks = block_indices(plan.blocks.get(node), shape)
+        if max(len(b) for b in blocks) > MAX_COMPARTMENTS:
             raise SnncError(
                 f"loihi mode: '{node}' has {n} neurons, more than a core's {MAX_COMPARTMENTS}: "
-                "nengo-loihi splits it into blocks discretised separately, which is not emulated"
+                "nengo-loihi splits it into blocks discretised separately; give its block "
+                "shape (blocks={node: shape}; a compiled artifact's manifest lists them under "
+                "loihi.layers)"
             )
         cfg = COMPARTMENTS.get(type(op))
         if cfg is None:
@@ -309,7 +415,10 @@ class ChipLayer(Instr):
         )
         if not comp.scale_u:
             raise SnncError(f"loihi mode: synapse tau {tau} too large for Loihi's current scaling")
-        du, dv, vth, bias_int, vmin, vmax, w_ints = discretize(comp, [i.w for i in self.inputs])
+        if len(blocks) == 1:
+            du, dv, vth, bias_int, vmin, vmax, w_ints = discretize(comp, [i.w for i in self.inputs])
+        else:
+            du, dv, vth, bias_int, vmin, vmax, w_ints = discretize_blocks(comp, self.inputs, blocks)
         # the synaptic sums are integers: float32 holds them exactly below 2**24 (twice the
         # GEMM rate of float64); a layer whose worst-case sum could exceed that uses float64
         worst = sum(
@@ -464,6 +573,12 @@ class LoihiPlan(Plan):
     the spikes of the neurons before them (the linear ops between, the chip's synapses, are
     absorbed), and whose host nodes read chip neurons through :class:`ChipToHost` (see the
     module docstring)."""
+
+    def __init__(self, graph, *, blocks=None, **options):
+        #: chip neuron node -> its block shape (nengo_loihi.BlockShape), for layers split
+        #: over several cores
+        self.blocks = {k: tuple(int(d) for d in v) for k, v in (blocks or {}).items()}
+        super().__init__(graph, **options)
 
     def _prepare(self) -> None:
         g = self.graph

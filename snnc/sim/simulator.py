@@ -126,6 +126,10 @@ class Simulator:
         profile: accumulate each instruction's CPU time (summed over workers) in :attr:`times`.
         mode: ``"nengo"`` (default) or ``"loihi"``: chip neurons with the integer semantics
             of nengo-loihi's emulator, host parts in float64 (:mod:`snnc.sim.loihi`).
+        blocks: Loihi mode: chip neuron node -> its block shape, for layers split over
+            several cores (each block is discretized on its own, as nengo-loihi does); the
+            ``loihi.layers`` of a compiled artifact's manifest list them
+            (:func:`snnc.sim.loihi_blocks`).
 
     Raises:
         SnncError: a bad argument. IRError: an op without a kernel.
@@ -146,6 +150,7 @@ class Simulator:
         block_bytes: int | None = None,
         profile: bool = False,
         mode: str = "nengo",
+        blocks=None,
     ):
         event = {True: "always", False: "never"}.get(event, event)
         _check_options(backend, dtype, readout, window, readout_tau, event)
@@ -173,11 +178,20 @@ class Simulator:
         #: instruction node -> seconds spent in it since the last reset (``profile=True``)
         self.times: dict[str, float] = {}
         self.mode = mode
-        plan_class = Plan
+        plan_class, extra = Plan, {}
         if mode == "loihi":
             from snnc.sim.loihi import LoihiPlan as plan_class
+
+            extra["blocks"] = _check_blocks(graph, blocks)
+        elif blocks:
+            raise SnncError("Simulator: blocks= applies to mode='loihi' only")
         self.plan = plan_class(
-            graph, dtype=self.dtype, kernels=get_kernels(backend), event=event, record=self.probes
+            graph,
+            dtype=self.dtype,
+            kernels=get_kernels(backend),
+            event=event,
+            record=self.probes,
+            **extra,
         )
         self.outputs = graph.outputs
         self._sizes = self.plan.buffer_sizes()
@@ -436,6 +450,38 @@ def _check_steps(steps) -> int:
     from snnc.runcost import check_steps
 
     return check_steps(steps, "simulate")
+
+
+def _check_blocks(graph: Graph, blocks) -> dict[str, tuple[int, ...]]:
+    """``blocks`` (node -> block shape) checked against ``graph``: known neuron nodes,
+    shapes of positive integers of the node's rank."""
+    out: dict[str, tuple[int, ...]] = {}
+    for node, block in (blocks or {}).items():
+        if node not in graph:
+            raise SnncError(f"Simulator: blocks names '{node}', which is not a node of @{graph.name}")
+        rank = len(graph.type(node).shape)
+        try:
+            shape = tuple(int(d) for d in block)
+        except (TypeError, ValueError):
+            shape = ()
+        if len(shape) != rank or min(shape, default=0) < 1:
+            raise SnncError(
+                f"Simulator: the block shape of '{node}' must be {rank} positive integers "
+                f"(got {block!r})"
+            )
+        out[node] = shape
+    return out
+
+
+def loihi_blocks(manifest: dict) -> dict[str, tuple[int, ...]]:
+    """The block shapes of the chip layers a ``loihi`` compile split over several cores,
+    from its manifest (``Compiled.manifest``): the ``blocks=`` of a Loihi-mode simulation."""
+    layers = (manifest.get("loihi") or {}).get("layers") or []
+    return {
+        r["node"]: tuple(r["block_shape"])
+        for r in layers
+        if r.get("block_shape") and (r.get("blocks") or 1) > 1
+    }
 
 
 def _check_options(backend: str, dtype, readout, window, readout_tau, event) -> None:

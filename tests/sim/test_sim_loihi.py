@@ -91,6 +91,53 @@ def test_digits_cnn_matches_the_emulator():
     )
 
 
+def test_layers_split_over_cores_match_the_emulator():
+    """A convolution (split in space) and a dense layer (split in neurons, the halves'
+    weights differing by 1.5x) above one core: with the compile's block shapes each block
+    is discretized on its own, as nengo-loihi does, and every spike is the emulator's; as
+    one block the dense layer's spikes differ."""
+    _run(
+        """
+        from snnc.ir import Graph, ops
+        from snnc.sim import loihi_blocks
+        import snnc.sim.loihi as L
+
+        rng = np.random.default_rng(3)
+        g = Graph("split")
+        g.add("input", ops.Input(shape=(16, 16, 1)))
+        g.add("conv", ops.Conv2D(weight=rng.normal(size=(3, 3, 1, 8)),
+                                 bias=rng.normal(size=8) * 0.1, padding="same"), ["input"])
+        g.add("conv.act", ops.ReLU(), ["conv"])
+        g.add("conv2", ops.Conv2D(weight=rng.normal(size=(3, 3, 8, 4)) * 0.3, strides=(2, 2)),
+              ["conv.act"])
+        g.add("conv2.act", ops.ReLU(), ["conv2"])
+        g.add("flat", ops.Flatten(), ["conv2.act"])
+        w = rng.normal(size=(196, 1100)) * 0.1
+        w[:, 550:] *= 1.5
+        g.add("dense", ops.Dense(weight=w), ["flat"])
+        g.add("dense.act", ops.ReLU(), ["dense"])
+        g.add("dense2", ops.Dense(weight=rng.normal(size=(1100, 3)) * 0.1), ["dense.act"])
+        g.add("output", ops.Output(), ["dense2"])
+        x = rng.uniform(0, 1, (3, 16, 16, 1))
+        lowered = compile_graph(g, "loihi", calibration=rng.uniform(0, 1, (100, 16, 16, 1)))
+        g = raw_outputs(probe_spikes(lowered.graph))
+        c = compile_graph(g, "loihi", pipeline="legalize-loihi")
+        blocks = loihi_blocks(c.manifest)
+        assert blocks == {"conv.act": (8, 16, 8), "dense.act": (550,)}, blocks
+        theirs = c.run(x, steps=40, progress=False)
+        for backend, event in (("numba", "auto"), ("numba", "always"), ("numpy", "never")):
+            ours = Simulator(c.graph, mode="loihi", blocks=blocks, backend=backend, event=event)
+            ours = ours.run(x, 40)
+            np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12, atol=1e-12)
+            for a, b in zip(ours[1:], theirs[1:]):
+                assert np.count_nonzero(b) > 0 and np.array_equal(a != 0, b != 0), backend
+        L.MAX_COMPARTMENTS = 10**6  # the dense layer as one block: other spikes
+        one = Simulator(c.graph, mode="loihi").run(x, 40)
+        assert not np.array_equal(one[-1] != 0, theirs[-1] != 0)
+        """
+    )
+
+
 def test_discretization_matches_nengo_loihi():
     """decay_magnitude and the weight discretization against nengo-loihi's own functions,
     over every weight exponent."""
@@ -152,8 +199,17 @@ def test_loihi_mode_refuses_what_it_does_not_emulate():
     b = net.add(neurons.LoihiIF(gain=300.0, amplitude=0.01), c)  # 38 * 38 * 2 > 1024 neurons
     net.output(b)
     g, _ = net.done()
-    with pytest.raises(SnncError, match="more than a core's 1024"):
+    with pytest.raises(SnncError, match="more than a core's 1024.*blocks="):
         Simulator(g, mode="loihi")
+    with pytest.raises(SnncError, match="more than a core's 1024"):  # blocks still too big
+        Simulator(g, mode="loihi", blocks={b: (38, 38, 1)})
+    with pytest.raises(SnncError, match="must be 3 positive integers"):
+        Simulator(g, mode="loihi", blocks={b: (19, 38)})
+    with pytest.raises(SnncError, match="not a node"):
+        Simulator(g, mode="loihi", blocks={"nope": (19, 38, 2)})
+    with pytest.raises(SnncError, match="mode='loihi' only"):
+        Simulator(g, blocks={b: (19, 38, 2)})
+    Simulator(g, mode="loihi", blocks={b: (19, 19, 2)})  # 722 neurons a core: accepted
     g, x = CASES["loihi_neurons"]()
     with pytest.raises(SnncError, match="inside a chip connection"):
         Simulator(g, mode="loihi", probes=["dense3"])

@@ -109,9 +109,8 @@ def test_loihi_tier2_is_loihi_mode_accuracy(digits):
     assert by_mode["loihi"] < by_mode["nengo"] - 0.02  # the difference the mode makes
 
 
-def test_loihi_tier2_falls_back_to_nengo_mode_with_a_note():
-    """A chip layer above one core (1152 neurons), which Loihi mode does not emulate: tier 2
-    still runs, in nengo's float semantics, and says so."""
+def _wide_model():
+    """A conv layer of 12 x 12 x 8 = 1152 neurons: above one core, split into blocks."""
     import tensorflow as tf
 
     tf.random.set_seed(0)
@@ -120,11 +119,30 @@ def test_loihi_tier2_falls_back_to_nengo_mode_with_a_note():
     out = tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(h))
     model = tf.keras.Model(inp, out)
     x = np.random.default_rng(0).random((40, 12, 12, 1)).astype(np.float32)
-    y = model.predict(x, verbose=0).argmax(-1)
+    return model, x, model.predict(x, verbose=0).argmax(-1)
+
+
+def test_loihi_tier2_runs_layers_split_over_cores_in_loihi_mode():
+    model, x, y = _wide_model()
+    r = verify(model, (x, y), "loihi", steps=8, calibration=x, tiers=(2,), progress=False)
+    assert r.tier2["mode"] == "loihi" and not r.tier2["notes"]
+
+
+def test_loihi_tier2_falls_back_to_nengo_mode_with_a_note(monkeypatch):
+    """A graph Loihi mode refuses: tier 2 still runs, in nengo's float semantics, and says
+    so (here Loihi mode is made to refuse)."""
+    from snnc.errors import SnncError
+    from snnc.sim import loihi
+
+    def refuse(self, *args, **kwargs):
+        raise SnncError("loihi mode: not emulated (test)")
+
+    monkeypatch.setattr(loihi.LoihiPlan, "__init__", refuse)
+    model, x, y = _wide_model()
     r = verify(model, (x, y), "loihi", steps=8, calibration=x, tiers=(2,), progress=False)
     t2 = r.tier2
     assert t2["mode"] == "nengo" and "Loihi integer mode" not in t2["simulator"]
-    assert any("not simulated in Loihi mode" in n and "1024" in n for n in t2["notes"])
+    assert any("not simulated in Loihi mode" in n and "(test)" in n for n in t2["notes"])
     assert "note: not simulated in Loihi mode" in str(r)
 
 
