@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -231,19 +231,12 @@ def discretize_blocks(comp: Compartments, inputs: list[_Input], blocks: list[np.
     arrive at the same integer kernel (one kernel is run), else the layer is refused."""
     n = len(comp.bias)
     per_neuron = {k: np.empty(n, np.int64) for k in ("du", "dv", "vth", "bias")}
-    ints = [
-        np.zeros(inp.w.shape, np.int64) if inp.conv is None else None for inp in inputs
-    ]
-    kernel_set = [np.zeros(inp.w.shape[-1], bool) for inp in inputs]
+    ints = [np.zeros(inp.w.shape, np.int64) for inp in inputs]
+    kernel_set = [np.zeros(inp.w.shape[-1], bool) for inp in inputs]  # conv channels done
     limits = set()
+    arrays = [f.name for f in fields(comp) if isinstance(getattr(comp, f.name), np.ndarray)]
     for idx in blocks:
-        sub = Compartments(
-            **{
-                f: getattr(comp, f)[idx] if isinstance(getattr(comp, f), np.ndarray)
-                else getattr(comp, f)
-                for f in comp.__dataclass_fields__
-            }
-        )
+        sub = replace(comp, **{name: getattr(comp, name)[idx] for name in arrays})
         weights, maxima, chans = [], [], []
         for inp in inputs:
             if inp.conv is None:
@@ -262,12 +255,10 @@ def discretize_blocks(comp: Compartments, inputs: list[_Input], blocks: list[np.
         limits.add((float(vmin), float(vmax)))
         for k, v in zip(("du", "dv", "vth", "bias"), (du, dv, vth, bias), strict=True):
             per_neuron[k][idx] = v
-        for j, (inp, w_int, c) in enumerate(zip(inputs, w_ints, chans, strict=True)):
+        for j, (w_int, c) in enumerate(zip(w_ints, chans, strict=True)):
             if c is None:
                 ints[j][:, idx] = w_int
                 continue
-            if ints[j] is None:
-                ints[j] = np.zeros(inp.w.shape, np.int64)
             seen = kernel_set[j][c]
             if np.any(ints[j][..., c[seen]] != w_int[..., seen]):
                 raise SnncError(

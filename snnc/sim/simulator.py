@@ -476,12 +476,18 @@ def _check_blocks(graph: Graph, blocks) -> dict[str, tuple[int, ...]]:
 def loihi_blocks(manifest: dict) -> dict[str, tuple[int, ...]]:
     """The block shapes of the chip layers a ``loihi`` compile split over several cores,
     from its manifest (``Compiled.manifest``): the ``blocks=`` of a Loihi-mode simulation."""
-    layers = (manifest.get("loihi") or {}).get("layers") or []
-    return {
-        r["node"]: tuple(r["block_shape"])
-        for r in layers
-        if r.get("block_shape") and (r.get("blocks") or 1) > 1
-    }
+    loihi = manifest.get("loihi") if isinstance(manifest, dict) else None
+    layers = loihi.get("layers") if isinstance(loihi, dict) else None
+    out = {}
+    for r in layers if isinstance(layers, list) else []:
+        # a manifest is a file: entries of another shape are skipped, and Simulator checks
+        # the block shapes it is given against the graph
+        if not isinstance(r, dict) or not isinstance(r.get("node"), str):
+            continue
+        shape, count = r.get("block_shape"), r.get("blocks")
+        if isinstance(shape, list) and isinstance(count, int) and count > 1:
+            out[r["node"]] = tuple(shape)
+    return out
 
 
 def _check_options(backend: str, dtype, readout, window, readout_tau, event) -> None:

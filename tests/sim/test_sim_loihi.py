@@ -237,3 +237,19 @@ def test_digits_cnn_matches_the_emulator_on_more_images():
         check(c.graph, x_test[:64], 100, len(c.graph.outputs))
         """.format(model=str(ROOT / "examples" / "digits" / "digits_cnn.keras"))
     )
+
+
+def test_loihi_blocks_reads_a_manifest_and_skips_malformed_entries():
+    from snnc.sim import loihi_blocks
+
+    layers = [
+        {"node": "a", "block_shape": [8, 16, 8], "blocks": 2},
+        {"node": "b", "block_shape": [4], "blocks": 1},  # one core: nothing to split
+        {"node": 3, "block_shape": [2], "blocks": 2},
+        "not a layer",
+        {"node": "c", "block_shape": "8x8", "blocks": 2},
+        {"node": "d", "block_shape": [2], "blocks": "2"},
+    ]
+    assert loihi_blocks({"loihi": {"layers": layers}}) == {"a": (8, 16, 8)}
+    for manifest in ({}, {"loihi": []}, {"loihi": {"layers": "x"}}, []):
+        assert loihi_blocks(manifest) == {}
