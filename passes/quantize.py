@@ -32,7 +32,8 @@ Which parameters (``scope``):
 
 Rounding (``rounding``):
 
-- ``nearest`` (default): each weight to its nearest grid point (half to even).
+- ``auto`` (default): ``gptq`` when the pass has calibration data, else ``nearest``.
+- ``nearest``: each weight to its nearest grid point (half to even).
 - ``gptq``: error-compensating rounding (GPTQ, Frantar et al. 2023, "GPTQ: Accurate
   Post-Training Quantization for Generative Pre-trained Transformers", ICLR; after Optimal
   Brain Quantization). Per dense / 2-D convolution, on the grid nearest rounding would use
@@ -223,10 +224,11 @@ class Quantize(Pass):
         check=lambda v: v is None or 0 < v <= 100,
         expect="a float in (0, 100] or none",
     )
-    rounding: Literal["nearest", "gptq"] = option(
-        "nearest",
+    rounding: Literal["auto", "nearest", "gptq"] = option(
+        "auto",
         "nearest: each weight to its nearest grid point; gptq: error-compensating rounding "
-        "of dense/conv weights on the calibration data (needs calibration)",
+        "of dense/conv weights on the calibration data (needs calibration); auto: gptq when "
+        "there is calibration data, else nearest",
     )
     target: Literal["loihi"] | None = option(
         None,
@@ -331,7 +333,10 @@ class Quantize(Pass):
         """``(iterator of (node, input values or None), notes)``: the nodes in topological
         order; with ``rounding=gptq`` each comes with its inputs on the calibration data,
         computed in rate mode by the graph as quantized so far (:func:`rate_walk`)."""
-        if self.rounding != "gptq":
+        gptq = self.rounding == "gptq" or (
+            self.rounding == "auto" and ctx.calibration is not None
+        )
+        if not gptq:
             return ((n, None) for n in graph.topo_order()), []
         if ctx.calibration is None:
             raise PassError(
@@ -342,7 +347,8 @@ class Quantize(Pass):
             )
         inputs, notes = check_calibration(graph, ctx.calibration, where=self.name)
         notes.append(
-            f"rounding=gptq: weights rounded with error compensation on "
+            f"rounding={'auto (gptq)' if self.rounding == 'auto' else 'gptq'}: weights "
+            "rounded with error compensation on "
             f"{len(inputs[0])} calibration sample(s)"
         )
         return rate_walk(graph, inputs), notes
@@ -364,7 +370,13 @@ class Quantize(Pass):
         text += f"; largest error {s['max_abs_error']:.3g} ({k})"
         clipped = sum(s["clipped"] for _, s in entries)
         if clipped:
-            text += f"; {clipped} value(s) clipped (clip_percentile={self.clip_percentile:g})"
+            # beyond the grid: cut by clip_percentile, or pushed there by gptq's compensation
+            why = (
+                f"clip_percentile={self.clip_percentile:g}"
+                if self.clip_percentile is not None
+                else "error compensation beyond the grid's range"
+            )
+            text += f"; {clipped} value(s) clipped ({why})"
         return text
 
     # ------------------------------------------------------------------ loihi mode

@@ -491,6 +491,22 @@ def test_gptq_rounds_onto_the_same_grid_and_shrinks_the_output_error():
     assert any("error compensation on 400 calibration" in n for n in result.notes)
 
 
+def test_auto_rounding_is_gptq_with_calibration_data_and_nearest_without():
+    rng = np.random.default_rng(2)
+    x = _correlated(rng, 200, 16)
+    g = _dense_graph(rng.normal(size=(16, 4)))
+    for calibration, explicit in ((None, "nearest"), (x, "gptq")):
+        auto, result = _quantize(g, "quantize{weight_bits=4}", calibration=calibration)
+        want, _ = _quantize(g, f"quantize{{weight_bits=4,rounding={explicit}}}", calibration=calibration)
+        assert np.array_equal(auto.op("d").weight, want.op("d").weight), explicit
+        assert (result.stats["layers"]["d"]["weight"].get("rounding") == "gptq") == (
+            explicit == "gptq"
+        )
+    assert any("rounding=auto (gptq)" in n for n in result.notes)
+    near, _ = _quantize(g, "quantize{weight_bits=4,rounding=nearest}", calibration=x)
+    assert not np.array_equal(near.op("d").weight, auto.op("d").weight)
+
+
 def test_gptq_on_uncorrelated_inputs_is_nearest_rounding():
     """With ``X^T X`` diagonal no error has anywhere to go: every weight rounds to nearest."""
     rng = np.random.default_rng(1)
