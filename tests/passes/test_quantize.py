@@ -507,6 +507,17 @@ def test_auto_rounding_is_gptq_with_calibration_data_and_nearest_without():
     assert not np.array_equal(near.op("d").weight, auto.op("d").weight)
 
 
+def test_gptq_values_pushed_beyond_the_grid_are_reported_clipped():
+    """2-bit weights: the compensation pushes some weights past the grid's range, where they
+    clip; the summary says why (there is no clip_percentile to name)."""
+    rng = np.random.default_rng(4)
+    x = _correlated(rng, 300, 32)
+    g = _dense_graph(rng.normal(size=(32, 8)))
+    _, result = _quantize(g, "quantize{weight_bits=2}", calibration=x)
+    assert result.stats["layers"]["d"]["weight"]["clipped"] > 0
+    assert any("clipped (error compensation beyond the grid's range)" in n for n in result.notes)
+
+
 def test_gptq_on_uncorrelated_inputs_is_nearest_rounding():
     """With ``X^T X`` diagonal no error has anywhere to go: every weight rounds to nearest."""
     rng = np.random.default_rng(1)
