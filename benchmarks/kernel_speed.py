@@ -222,16 +222,18 @@ def nengo_contestant(w, n: int):
 
 
 def run_rounds(contestants: dict, rounds: int) -> dict[str, float]:
-    """Interleaved: every round times every contestant once, in an order rotated by one
-    each round (so no contestant always follows the long single-threaded nengo run); best of
-    the rounds, scaled. Each contestant's best CPU time (all threads of the process) goes in
-    ``c["cpu"]``."""
+    """Interleaved: every round times every contestant once, in a shuffled order (seeded),
+    so no contestant always follows the same one (a rotation keeps who follows whom: the
+    contestant after the long single-threaded nengo run was always the same one, and ran
+    up to 20% slower); best of the rounds, scaled. Each contestant's best CPU time (all
+    threads of the process) goes in ``c["cpu"]``."""
     times = {k: [] for k in contestants}
     cpus = {k: [] for k in contestants}
     labels = list(contestants)
+    rng = np.random.default_rng(0)
     for r in range(rounds):
-        k = r % len(labels)
-        for label in labels[k:] + labels[:k]:
+        for i in rng.permutation(len(labels)):
+            label = labels[i]
             c = contestants[label]
             wall, cpu = _timed_cpu(c["fn"])
             times[label].append(wall * c["scale"])
