@@ -197,7 +197,9 @@ class LegalizeLoihi(Pass):
         return out
 
     # ------------------------------------------------------------------ input encoders
-    def _encode(self, graph: Graph, x: str, data, quantized: bool, target) -> str | None:
+    def _encode(
+        self, graph: Graph, x: str, data, quantized: bool, target: str | None
+    ) -> str | None:
         """Insert the encoder of input ``x`` when its value reaches a neuron that is not
         already on the host (an encoder from an earlier run is a host neuron: no-op)."""
         users = [

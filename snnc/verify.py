@@ -1171,7 +1171,7 @@ def _tier2(ctx: _Context, spk, steps: int) -> dict:
     except SnncError as e:
         if mode != "loihi":
             raise
-        mode = "nengo"  # e.g. a layer above one core, which Loihi mode does not emulate
+        mode = "nengo"  # a graph Loihi mode does not emulate (snnc.sim.loihi lists them)
         sim = Simulator(g, probes=watch, readout="mean")
         notes.append(
             f"not simulated in Loihi mode ({e.message}): nengo's float semantics instead, "
