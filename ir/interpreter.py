@@ -144,8 +144,9 @@ def _fold_leading(x: np.ndarray, n_inner: int):
     return x.reshape((-1,) + x.shape[x.ndim - n_inner :]), lead
 
 
-def _windows(x: np.ndarray, kernel_size, strides, dilation) -> np.ndarray:
-    """``(B, *spatial, C)`` -> ``(B, *out, C, *kernel)`` strided, dilated windows."""
+def windows(x: np.ndarray, kernel_size, strides, dilation) -> np.ndarray:
+    """``(B, *spatial, C)`` -> ``(B, *out, C, *kernel)`` strided, dilated windows (a view;
+    pad ``x`` first for padded convolutions)."""
     n = len(kernel_size)
     k_eff = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation, strict=True)]
     w = sliding_window_view(x, k_eff, axis=tuple(range(1, n + 1)))
@@ -159,7 +160,7 @@ def conv_nd(x, w, strides, dilation, pads, groups=1):
     n = w.ndim - 2
     xb, lead = _fold_leading(x, n + 1)
     xb = np.pad(xb, [(0, 0), *pads, (0, 0)])
-    win = _windows(xb, w.shape[:n], strides, dilation)  # (B, *out, C, *k)
+    win = windows(xb, w.shape[:n], strides, dilation)  # (B, *out, C, *k)
     b, out = win.shape[0], win.shape[1 : n + 1]
     cg, cout = w.shape[-2:]
     win = win.reshape((b, *out, groups, cg) + w.shape[:n])
@@ -184,13 +185,13 @@ def _pool(x, op, reduce: str):
     fill = -np.inf if reduce == "max" else 0.0
     xp = np.pad(xb, [(0, 0), *pads, (0, 0)], constant_values=fill)
     axes = tuple(range(-n, 0))
-    win = _windows(xp, op.pool_size, strides, (1,) * n)
+    win = windows(xp, op.pool_size, strides, (1,) * n)
     if reduce == "max":
         y = win.max(axis=axes)
     else:
         # padded cells do not count (TensorFlow's rule)
         ones = np.pad(np.ones((1,) + xb.shape[1:]), [(0, 0), *pads, (0, 0)])
-        count = _windows(ones, op.pool_size, strides, (1,) * n).sum(axis=axes)
+        count = windows(ones, op.pool_size, strides, (1,) * n).sum(axis=axes)
         y = win.sum(axis=axes) / count
     return y.reshape(lead + y.shape[1:])
 

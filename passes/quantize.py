@@ -159,6 +159,7 @@ import numpy as np
 from snnc.errors import PassError
 from snnc.ir import Graph, QInt
 from snnc.ir import traits as T
+from snnc.ir.interpreter import windows
 from snnc.ir.neurons import (  # Loihi's fixed-point ranges (nengo-loihi 1.1)
     BIAS_MAN_MAX,
     BIAS_MAX,
@@ -520,20 +521,13 @@ def weight_inputs(op: Op, x: np.ndarray) -> np.ndarray:
     convolution (taps in ``(ky, kx, c)`` order, zeros where padded)."""
     if isinstance(op, Dense):
         return x.reshape(-1, x.shape[-1])
-    kh, kw = op.weight.shape[:2]
-    (sy, sx), (dy, dx) = op.strides, op.dilation
-    pads = resolve_padding(op.padding, x.shape[-3:-1], (kh, kw), op.strides, op.dilation)
+    kernel = op.weight.shape[:2]
+    pads = resolve_padding(op.padding, x.shape[-3:-1], kernel, op.strides, op.dilation)
     x = x.reshape(-1, *x.shape[-3:])
-    xp = np.pad(x, [(0, 0), tuple(pads[0]), tuple(pads[1]), (0, 0)])
-    oh = (xp.shape[1] - (kh - 1) * dy - 1) // sy + 1
-    ow = (xp.shape[2] - (kw - 1) * dx - 1) // sx + 1
-    cols = np.empty((len(x), oh, ow, kh, kw, x.shape[-1]), np.float64)
-    for ky in range(kh):
-        for kx in range(kw):
-            iy, ix = ky * dy, kx * dx
-            rows = slice(iy, iy + sy * (oh - 1) + 1, sy)
-            cols[:, :, :, ky, kx] = xp[:, rows, ix : ix + sx * (ow - 1) + 1 : sx]
-    return cols.reshape(-1, kh * kw * x.shape[-1])
+    xp = np.pad(x, [(0, 0), *pads, (0, 0)])
+    # the interpreter's windows (B, OH, OW, C, KH, KW), taps moved before the channel
+    win = windows(xp, kernel, op.strides, op.dilation)
+    return np.moveaxis(win, 3, -1).reshape(-1, math.prod(kernel) * x.shape[-1])
 
 
 def input_hessian(op: Op, x: np.ndarray) -> np.ndarray:
