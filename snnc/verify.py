@@ -1166,8 +1166,8 @@ def _tier2(ctx: _Context, spk, steps: int) -> dict:
     notes: list[str] = []
     mode = "loihi" if spk.target.name == "loihi" else "nengo"
     try:
-        blocks = {"blocks": loihi_blocks(spk.manifest)} if mode == "loihi" else {}
-        sim = Simulator(g, probes=watch, readout="mean", mode=mode, **blocks)
+        blocks = loihi_blocks(spk.manifest) if mode == "loihi" else None
+        sim = Simulator(g, probes=watch, readout="mean", mode=mode, blocks=blocks)
     except SnncError as e:
         if mode != "loihi":
             raise

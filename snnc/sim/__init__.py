@@ -32,7 +32,8 @@ Modules: :mod:`~snnc.sim.plan` compiles a graph into instructions over prealloca
 """
 
 from snnc.sim.kernels import lowpass_coefficients, neuron_step
-from snnc.sim.simulator import BACKENDS, READOUTS, Simulator, loihi_blocks, simulate
+from snnc.sim.loihi import loihi_blocks
+from snnc.sim.simulator import BACKENDS, READOUTS, Simulator, simulate
 
 __all__ = [
     "BACKENDS",

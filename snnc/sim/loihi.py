@@ -201,13 +201,49 @@ def block_indices(block: tuple[int, ...] | None, shape: tuple[int, ...]) -> list
     full = np.arange(math.prod(shape)).reshape(shape)
     if block is None:
         return [full.reshape(-1)]
-    if len(block) != len(shape):
-        raise SnncError(f"loihi mode: block shape {tuple(block)} does not fit a layer of {shape}")
     starts = [range(0, n, b) for n, b in zip(shape, block, strict=True)]
     out = []
     for corner in itertools.product(*starts):
         sl = tuple(slice(c, min(c + b, n)) for c, b, n in zip(corner, block, shape, strict=True))
         out.append(full[sl].reshape(-1))
+    return out
+
+
+def check_blocks(graph, blocks) -> dict[str, tuple[int, ...]]:
+    """``blocks`` (node -> block shape) checked against ``graph``: known nodes, shapes of
+    positive integers of the node's rank."""
+    out: dict[str, tuple[int, ...]] = {}
+    for node, block in (blocks or {}).items():
+        if node not in graph:
+            raise SnncError(f"loihi mode: blocks names '{node}', which is not a node of @{graph.name}")
+        rank = len(graph.type(node).shape)
+        try:
+            shape = tuple(int(d) for d in block)
+        except (TypeError, ValueError):
+            shape = ()
+        if len(shape) != rank or min(shape, default=0) < 1:
+            raise SnncError(
+                f"loihi mode: the block shape of '{node}' must be {rank} positive integers "
+                f"(got {block!r})"
+            )
+        out[node] = shape
+    return out
+
+
+def loihi_blocks(manifest: dict) -> dict[str, tuple[int, ...]]:
+    """The block shapes of the chip layers a ``loihi`` compile split over several cores,
+    from its manifest (``Compiled.manifest``): the ``blocks=`` of a Loihi-mode simulation."""
+    loihi = manifest.get("loihi") if isinstance(manifest, dict) else None
+    layers = loihi.get("layers") if isinstance(loihi, dict) else None
+    out = {}
+    for r in layers if isinstance(layers, list) else []:
+        # a manifest is a file: entries of another shape are skipped, and LoihiPlan checks
+        # the block shapes it is given against the graph
+        if not isinstance(r, dict) or not isinstance(r.get("node"), str):
+            continue
+        shape, count = r.get("block_shape"), r.get("blocks")
+        if isinstance(shape, list) and isinstance(count, int) and count > 1:
+            out[r["node"]] = tuple(shape)
     return out
 
 
@@ -568,7 +604,7 @@ class LoihiPlan(Plan):
     def __init__(self, graph, *, blocks=None, **options):
         #: chip neuron node -> its block shape (nengo_loihi.BlockShape), for layers split
         #: over several cores
-        self.blocks = {k: tuple(int(d) for d in v) for k, v in (blocks or {}).items()}
+        self.blocks = check_blocks(graph, blocks)
         super().__init__(graph, **options)
 
     def _prepare(self) -> None:

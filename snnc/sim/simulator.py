@@ -129,7 +129,7 @@ class Simulator:
         blocks: Loihi mode: chip neuron node -> its block shape, for layers split over
             several cores (each block is discretized on its own, as nengo-loihi does); the
             ``loihi.layers`` of a compiled artifact's manifest list them
-            (:func:`snnc.sim.loihi_blocks`).
+            (:func:`snnc.sim.loihi.loihi_blocks`).
 
     Raises:
         SnncError: a bad argument. IRError: an op without a kernel.
@@ -182,7 +182,7 @@ class Simulator:
         if mode == "loihi":
             from snnc.sim.loihi import LoihiPlan as plan_class
 
-            extra["blocks"] = _check_blocks(graph, blocks)
+            extra["blocks"] = blocks
         elif blocks:
             raise SnncError("Simulator: blocks= applies to mode='loihi' only")
         self.plan = plan_class(
@@ -450,44 +450,6 @@ def _check_steps(steps) -> int:
     from snnc.runcost import check_steps
 
     return check_steps(steps, "simulate")
-
-
-def _check_blocks(graph: Graph, blocks) -> dict[str, tuple[int, ...]]:
-    """``blocks`` (node -> block shape) checked against ``graph``: known neuron nodes,
-    shapes of positive integers of the node's rank."""
-    out: dict[str, tuple[int, ...]] = {}
-    for node, block in (blocks or {}).items():
-        if node not in graph:
-            raise SnncError(f"Simulator: blocks names '{node}', which is not a node of @{graph.name}")
-        rank = len(graph.type(node).shape)
-        try:
-            shape = tuple(int(d) for d in block)
-        except (TypeError, ValueError):
-            shape = ()
-        if len(shape) != rank or min(shape, default=0) < 1:
-            raise SnncError(
-                f"Simulator: the block shape of '{node}' must be {rank} positive integers "
-                f"(got {block!r})"
-            )
-        out[node] = shape
-    return out
-
-
-def loihi_blocks(manifest: dict) -> dict[str, tuple[int, ...]]:
-    """The block shapes of the chip layers a ``loihi`` compile split over several cores,
-    from its manifest (``Compiled.manifest``): the ``blocks=`` of a Loihi-mode simulation."""
-    loihi = manifest.get("loihi") if isinstance(manifest, dict) else None
-    layers = loihi.get("layers") if isinstance(loihi, dict) else None
-    out = {}
-    for r in layers if isinstance(layers, list) else []:
-        # a manifest is a file: entries of another shape are skipped, and Simulator checks
-        # the block shapes it is given against the graph
-        if not isinstance(r, dict) or not isinstance(r.get("node"), str):
-            continue
-        shape, count = r.get("block_shape"), r.get("blocks")
-        if isinstance(shape, list) and isinstance(count, int) and count > 1:
-            out[r["node"]] = tuple(shape)
-    return out
 
 
 def _check_options(backend: str, dtype, readout, window, readout_tau, event) -> None:
