@@ -18,6 +18,8 @@ declares, in one place:
 ``max_rate``   the highest rate it can reach at a given ``dt`` (None: unbounded)
 ``step``       the spiking step in NumPy; ``step_loop``: the same maths as an element loop that
                :mod:`snnc.sim` compiles with numba (plain Python here: ``ir`` imports no numba)
+``const_loop`` optional: ``step_loop`` over the ``T`` steps of a window for an input that does
+               not change (``out``: ``(T, B, n)``), with the same operations as ``T`` calls
 ``nengo``      the nengo neuron type it emits (source text) and the module that defines it
 ============== =================================================================================
 
@@ -30,7 +32,9 @@ Step functions advance ``n`` neurons of ``B`` samples one step in place::
 
     step(x, gain, bias, out, *state, *params)   # x, out, state: (B, n); gain, bias: (n,)
 
-``params`` is :meth:`NeuronOp.step_params` ``(dt)``. ``out`` receives ``amplitude / dt`` per
+A ``const_loop`` has the signature of ``step_loop`` with ``out`` of shape ``(T, B, n)``; it may
+hoist what the steps share but must round exactly as ``T`` steps do (its state is stored in its
+arrays' dtype after every step, like theirs). ``params`` is :meth:`NeuronOp.step_params` ``(dt)``. ``out`` receives ``amplitude / dt`` per
 spike. The NumPy steps transcribe nengo's (``nengo/neurons.py`` 3.2, ``nengo_loihi/neurons.py``
 1.1) operation by operation in float64, so they round exactly as nengo does.
 """
@@ -105,6 +109,7 @@ class NeuronOp(Op):
     nengo_source: ClassVar[str] = ""
     step: ClassVar[Any] = None
     step_loop: ClassVar[Any] = None
+    const_loop: ClassVar[Any] = None
 
     gain: Any = 1.0
     bias: Any = 0.0
@@ -213,6 +218,36 @@ def if_step_loop(x, gain, bias, out, voltage, dt, amplitude):
             voltage[b, i] = v - n_spikes
 
 
+#: neurons per block of ``if_const_loop``: a block's voltages and drives stay in L1/L2 over
+#: the window's steps, and each step writes the block's outputs contiguously
+_CONST_BLOCK = 4096
+
+
+def if_const_loop(x, gain, bias, out, voltage, dt, amplitude):
+    # the drive max(J, 0) dt is the same every step, so it is computed once per neuron; the
+    # voltage goes through a buffer of voltage's dtype, rounded as the per-step state is
+    scale = amplitude / dt
+    n = x.shape[1]
+    size = x.shape[0] * n
+    xf, vf, of = x.reshape(size), voltage.reshape(size), out.reshape((out.shape[0], size))
+    drive = np.empty(_CONST_BLOCK)
+    v = np.empty(_CONST_BLOCK, voltage.dtype)
+    for e0 in range(0, size, _CONST_BLOCK):
+        m = min(_CONST_BLOCK, size - e0)
+        for j in range(m):
+            i = (e0 + j) % n
+            drive[j] = max(gain[i] * xf[e0 + j] + bias[i], 0.0) * dt
+            v[j] = vf[e0 + j]
+        for t in range(of.shape[0]):
+            o = of[t, e0 : e0 + m]
+            for j in range(m):
+                vj = v[j] + drive[j]
+                n_spikes = np.floor(vj)
+                o[j] = scale * n_spikes
+                v[j] = vj - n_spikes
+        vf[e0 : e0 + m] = v[:m]
+
+
 @register_neuron
 class IF(NeuronOp):
     """Integrate-and-fire with subtractive reset (nengo ``SpikingRectifiedLinear``).
@@ -230,6 +265,7 @@ class IF(NeuronOp):
     quiet_fields: ClassVar[tuple[str, ...]] = ("v_init",)
     step = staticmethod(if_step)
     step_loop = staticmethod(if_step_loop)
+    const_loop = staticmethod(if_const_loop)
     rate = _relu_rate
     #: initial membrane voltage as a fraction of the threshold (0.5: half-threshold start,
     #: which centres the rounding error of the spike count; Rueckauer et al. 2017)

@@ -9,9 +9,14 @@ backend's only (the NumPy twins of its kernels exist to test them).
 ========================= =====================================================================
 ``neuron_step(cls)``      a spiking neuron class's step (the catalogue, :mod:`snnc.ir.neurons`):
                           ``step(x, gain, bias, out, *state, *op.step_params(dt))`` on ``(B, n)``
+``neuron_const(cls)``     its steps over a window for an input that does not change:
+                          ``run(x, gain, bias, out, *state, *params)``, ``out``: ``(T, B, n)``
 ``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
 ``gemm``                  ``out = x @ w`` by scipy's BLAS (the library numba's ``np.dot`` calls)
 ``conv_gemm``             a 2-D convolution: ``im2col2d`` in L2-sized row blocks, each a ``gemm``
+``conv_fma``              a 2-D float32 convolution by fused multiply-adds, without im2col: each
+                          output sums its window's products in im2col order, rounding once
+                          per product-and-add (the numba kernel keeps the sums in registers)
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
 ``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
@@ -37,6 +42,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 F64 = np.float64
+
+#: output channels per register block of ``conv_fma`` (two 8-lane vectors): the kernel runs
+#: convolutions whose output channels are a multiple of it
+FMA_COLS = 16
 
 
 def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
@@ -66,6 +75,36 @@ def get_kernels(backend: str):
     return numba_kernels
 
 
+def fma32(x: np.ndarray, w: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """``x * w + acc`` for float32 arrays, rounded once to float32, as a fused multiply-add
+    instruction does (NumPy has none).
+
+    The product of two float32 is exact in float64. The float64 sum ``s`` is then made to
+    round to odd: TwoSum gives its exact error, and an inexact ``s`` with an even last bit
+    moves one ulp toward the exact sum. Rounding a value rounded to odd with >= 2 extra bits
+    (53 >= 24 + 2) to float32 gives the correctly rounded result (Boldo & Melquiond, "When
+    double rounding is odd", 2005), so the final cast equals the fused operation bit for bit.
+    """
+    p = x.astype(F64) * w.astype(F64)
+    c = np.broadcast_to(acc, p.shape).astype(F64)
+    s = p + c
+    bb = s - p
+    err = (p - (s - bb)) + (c - bb)  # Knuth's TwoSum: s + err == p + c exactly
+    fix = (err != 0) & ((s.view(np.int64) & 1) == 0)
+    s = np.where(fix, np.nextafter(s, np.copysign(np.inf, err)), s)
+    return s.astype(np.float32)
+
+
+def _step_over_window(step: Callable) -> Callable:
+    """A neuron ``step`` run once per step of ``out (T, B, n)`` on the same input."""
+
+    def run(x, gain, bias, out, *args):
+        for t in range(out.shape[0]):
+            step(x, gain, bias, out[t], *args)
+
+    return run
+
+
 class NumpyKernels:
     """The NumPy reference kernels (static methods; the numba module has the same names)."""
 
@@ -75,6 +114,11 @@ class NumpyKernels:
     def neuron_step(cls: type) -> Callable:
         """The class's NumPy ``step`` (it transcribes nengo's step function)."""
         return cls.step
+
+    @staticmethod
+    def neuron_const(cls: type) -> Callable:
+        """``T`` calls of the class's NumPy ``step`` (the reference for its ``const_loop``)."""
+        return _step_over_window(cls.step)
 
     @staticmethod
     def lowpass_scan(u, f, out, bias, a, b):
@@ -151,6 +195,22 @@ class NumpyKernels:
             cols = buf[: m * k].reshape((r1 - r0, oh, ow, kh, kw, c))
             NumpyKernels.im2col2d(x4[r0:r1], cols, sy, sx, dy, dx, pt, pl)
             NumpyKernels.gemm(cols.reshape(m, k), w, u4[r0:r1].reshape(m, o))
+
+    @staticmethod
+    def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
+        """``u4 (R, OH, OW, O) = conv(x4 (R, H, W, C))`` with ``w (KH * KW * C, O)``, all
+        float32: per output, ``acc = fma(x_k, w_k, acc)`` from ``acc = 0`` over the window's
+        im2col order ``k = (ky, kx, c)``. Taps in the padding are skipped by the numba kernel
+        and multiply zeros here: both leave ``acc`` unchanged (it is never ``-0``)."""
+        r, _, _, c = x4.shape
+        _, oh, ow, o = u4.shape
+        cols = np.zeros((r, oh, ow, kh, kw, c), np.float32)
+        NumpyKernels.im2col2d(x4, cols, sy, sx, dy, dx, pt, pl)
+        cols = cols.reshape(-1, kh * kw * c)
+        acc = np.zeros((cols.shape[0], o), np.float32)
+        for k in range(cols.shape[1]):
+            acc = fma32(cols[:, k, None], w[k], acc)
+        u4[...] = acc.reshape(u4.shape)
 
     @staticmethod
     def count_nonzero(x) -> int:

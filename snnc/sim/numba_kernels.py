@@ -8,8 +8,9 @@ bit; spikes still agree unless a voltage lands within ~1e-16 of the threshold.
 
 Neuron steps come from the catalogue: a spiking neuron class declares ``step_loop``, a
 plain-Python element loop with the same operations as its NumPy ``step``
-(:mod:`snnc.ir.neurons`; ``ir`` imports no numba); :func:`neuron_step` compiles it once per
-class and keeps it in :data:`_COMPILED`.
+(:mod:`snnc.ir.neurons`; ``ir`` imports no numba), and may declare ``const_loop`` (its steps
+over a window of constant input); :func:`neuron_step` and :func:`neuron_const` compile them
+once per class and keep them in :data:`_COMPILED`.
 
 All kernels are single-threaded and release the GIL (``nogil``): the simulator runs them
 on one worker thread per core, each on its own rows of the batch, which scales better than
@@ -24,24 +25,40 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from snnc.sim.kernels import FMA_COLS, _step_over_window
+from snnc.sim.simd import vbcast, vfma, vload, vstore, vzero
+
 name = "numba"
 
 _jit = numba.njit(cache=True, nogil=True)
 
-#: neuron op class -> its compiled ``step_loop``
-_COMPILED: dict[type, Callable] = {}
+#: (neuron op class, loop name) -> the compiled loop
+_COMPILED: dict[tuple[type, str], Callable] = {}
+
+
+def _compiled(cls: type, name: str) -> Callable:
+    fn = _COMPILED.get((cls, name))
+    if fn is None:
+        loop = getattr(cls, name)
+        try:
+            fn = numba.njit(cache=True, nogil=True)(loop)
+        except RuntimeError:  # "cannot cache function ...: no locator" (a plugin from exec)
+            fn = numba.njit(nogil=True)(loop)
+        _COMPILED[cls, name] = fn
+    return fn
 
 
 def neuron_step(cls: type) -> Callable:
     """``cls.step_loop`` compiled with numba (compiled once per class, then cached)."""
-    fn = _COMPILED.get(cls)
-    if fn is None:
-        try:
-            fn = numba.njit(cache=True, nogil=True)(cls.step_loop)
-        except RuntimeError:  # "cannot cache function ...: no locator" (a plugin from exec)
-            fn = numba.njit(nogil=True)(cls.step_loop)
-        _COMPILED[cls] = fn
-    return fn
+    return _compiled(cls, "step_loop")
+
+
+def neuron_const(cls: type) -> Callable:
+    """``cls.const_loop`` compiled, or, for a class without one, its compiled step called
+    once per step of the window."""
+    if cls.const_loop is None:
+        return _step_over_window(neuron_step(cls))
+    return _compiled(cls, "const_loop")
 
 
 #: elements per block of the element-wise scans: a block's state stays in L1 over the window's
@@ -111,6 +128,90 @@ def conv_gemm(x4, w, u4, buf, block, kh, kw, sy, sx, dy, dx, pt, pl):
         cols = buf[: m * k].reshape((r1 - r0, oh, ow, kh, kw, c))
         im2col2d(x4[r0:r1], cols, sy, sx, dy, dx, pt, pl)
         np.dot(cols.reshape((m, k)), w, u4[r0:r1].reshape((m, o)))
+
+
+#: batch rows per block of :func:`conv_fma`: 6 rows x 16 columns are 12 accumulators of 8
+#: lanes, which with two weight vectors and a broadcast fill the 16 AVX registers
+FMA_ROWS = 6
+
+
+@_jit
+def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
+    # no im2col and no packing: each block of 6 batch rows x 16 output channels at one output
+    # pixel keeps its sums in registers while it reads the window's taps in place (the GEMM
+    # spent as long packing these narrow shapes as multiplying). Rows of a block share the
+    # pixel, so they share which taps fall in the padding (those are skipped: they add zeros)
+    r_, h, wd, c = x4.shape
+    _, oh, ow, o = u4.shape
+    xf, wf, uf = x4.reshape(-1), w.reshape(-1), u4.reshape(-1)
+    img, oimg = h * wd * c, oh * ow * o
+    # per output pixel, its taps inside the input: offset in the image, row offset in w
+    xoff = np.empty((oh * ow, kh * kw), np.int64)
+    woff = np.empty((oh * ow, kh * kw), np.int64)
+    ntap = np.zeros(oh * ow, np.int64)
+    for oy in range(oh):
+        for ox in range(ow):
+            px = oy * ow + ox
+            for ky in range(kh):
+                iy = oy * sy - pt + ky * dy
+                for kx in range(kw):
+                    ix = ox * sx - pl + kx * dx
+                    if 0 <= iy < h and 0 <= ix < wd:
+                        xoff[px, ntap[px]] = (iy * wd + ix) * c
+                        woff[px, ntap[px]] = (ky * kw + kx) * c * o
+                        ntap[px] += 1
+    # a block's 6 input images (and the 16 columns of w) stay in L1 over its pixels
+    for r in range(0, r_, FMA_ROWS):
+        for px in range(oh * ow):
+            xo, wo, n = xoff[px], woff[px], ntap[px]
+            for j in range(0, o, FMA_COLS):
+                ub = r * oimg + px * o + j
+                if r + FMA_ROWS <= r_:
+                    _fma_6x16(xf, wf, uf, xo, wo, n, c, o, r * img, img, ub, oimg, j)
+                else:
+                    for i in range(r, r_):
+                        _fma_1x16(xf, wf, uf, xo, wo, n, c, o, i * img, ub + (i - r) * oimg, j)
+
+
+@_jit
+def _fma_6x16(xf, wf, uf, xoff, woff, n, c, o, xb, img, ub, oimg, j):
+    a0, a1, b0, b1, c0, c1 = vzero(), vzero(), vzero(), vzero(), vzero(), vzero()
+    d0, d1, e0, e1, f0, f1 = vzero(), vzero(), vzero(), vzero(), vzero(), vzero()
+    for t in range(n):
+        p = xb + xoff[t]
+        q = woff[t] + j
+        for ci in range(c):
+            w0, w1 = vload(wf, q), vload(wf, q + 8)
+            x = vbcast(xf, p + ci)
+            a0, a1 = vfma(x, w0, a0), vfma(x, w1, a1)
+            x = vbcast(xf, p + img + ci)
+            b0, b1 = vfma(x, w0, b0), vfma(x, w1, b1)
+            x = vbcast(xf, p + 2 * img + ci)
+            c0, c1 = vfma(x, w0, c0), vfma(x, w1, c1)
+            x = vbcast(xf, p + 3 * img + ci)
+            d0, d1 = vfma(x, w0, d0), vfma(x, w1, d1)
+            x = vbcast(xf, p + 4 * img + ci)
+            e0, e1 = vfma(x, w0, e0), vfma(x, w1, e1)
+            x = vbcast(xf, p + 5 * img + ci)
+            f0, f1 = vfma(x, w0, f0), vfma(x, w1, f1)
+            q += o
+    for i, (lo, hi) in enumerate(((a0, a1), (b0, b1), (c0, c1), (d0, d1), (e0, e1), (f0, f1))):
+        vstore(uf, ub + i * oimg, lo)
+        vstore(uf, ub + i * oimg + 8, hi)
+
+
+@_jit
+def _fma_1x16(xf, wf, uf, xoff, woff, n, c, o, xb, ub, j):
+    a0, a1 = vzero(), vzero()
+    for t in range(n):
+        p = xb + xoff[t]
+        q = woff[t] + j
+        for ci in range(c):
+            x = vbcast(xf, p + ci)
+            a0, a1 = vfma(x, vload(wf, q), a0), vfma(x, vload(wf, q + 8), a1)
+            q += o
+    vstore(uf, ub, a0)
+    vstore(uf, ub + 8, a1)
 
 
 @_jit

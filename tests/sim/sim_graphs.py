@@ -192,6 +192,21 @@ def graded_and_v_init():
 
 
 @case
+def conv_stack():
+    """A CNN's first layers: conv of the constant input -> IF (a constant drive: the class's
+    window loop) -> strided, padded conv with 16 output channels (in float32 the register
+    kernel ``conv_fma``) -> IF -> synapse -> flatten -> dense."""
+    net = _Net("conv_stack", (7, 7, 2))
+    c = net.conv(net.inputs[0], (3, 3), 6, padding="same")
+    a = net.add(neurons.IF(gain=net.rng.uniform(100, 400, size=6), bias=60.0, amplitude=0.01), c)
+    d = net.conv(a, (3, 3), 16, strides=(2, 2), padding="same")
+    b = net.add(neurons.IF(gain=net.rng.uniform(5, 20, size=16), bias=50.0, amplitude=0.01), d)
+    f = net.add(ops.Flatten(), b, synapse=SYN)
+    net.output(net.dense(f, 4))
+    return net.done()
+
+
+@case
 def two_inputs():
     """Two inputs joined by a concat, both read by IF neurons."""
     net = _Net("two_inputs", (4,), (2, 3))

@@ -327,6 +327,79 @@ def test_gemm_kernels_match_their_numpy_twins(dtype):
 
 
 @pytest.mark.parametrize(
+    "geom", [(1, 1, 1, 1, 0, 0), (2, 2, 1, 1, 1, 1), (1, 2, 2, 1, 2, 0), (2, 1, 1, 2, 0, 1)]
+)
+@pytest.mark.parametrize("rows,cout", [(13, 16), (6, 48), (2, 32)])
+def test_conv_fma_matches_its_numpy_twin(geom, rows, cout):
+    """The register kernel (6-row blocks and the rows left over, taps in the padding
+    skipped): numba == the NumPy twin (fma32 in im2col order) bit for bit, and both ~= the
+    float64 convolution."""
+    from snnc.sim import numba_kernels as nk
+
+    sy, sx, dy, dx, pt, pl = geom
+    rng = np.random.default_rng(rows + cout + sum(geom))
+    x = _sparse(rng, (rows, 9, 8, 5), density=0.3).astype(np.float32)
+    w = rng.normal(size=(3, 2, 5, cout)).astype(np.float32)
+    oh = (9 + 2 * pt - (3 - 1) * dy - 1) // sy + 1
+    ow = (8 + 2 * pl - (2 - 1) * dx - 1) // sx + 1
+    outs = [np.full((rows, oh, ow, cout), np.nan, np.float32) for _ in range(2)]
+    nk.conv_fma(x, w.reshape(30, cout), outs[0], 3, 2, *geom)
+    NumpyKernels.conv_fma(x, w.reshape(30, cout), outs[1], 3, 2, *geom)
+    np.testing.assert_array_equal(outs[0].view(np.int32), outs[1].view(np.int32))
+    exact = np.zeros((rows, oh, ow, cout))
+    NumpyKernels.gather_conv2d(x.astype(np.float64), w.astype(np.float64), exact, *geom)
+    np.testing.assert_allclose(outs[0], exact, rtol=1e-5, atol=1e-3)
+
+
+def test_conv_fma_is_chosen_for_short_float32_windows():
+    """conv_fma runs float32 convolutions with O % 16 == 0 and KH * KW * C <= FMA_MAX_K;
+    float64, other widths and long windows keep im2col + GEMM (and its scratch buffer)."""
+    from snnc.sim.plan import FMA_MAX_K, Weighted
+
+    def weighted(cin, cout, dtype):
+        net = _Net("fma", (6, 6, cin))
+        s = net.add(neurons.IF(gain=300.0, amplitude=0.01), net.inputs[0])
+        net.output(net.add(ops.Conv2D(weight=net.w(3, 3, cin, cout), strides=(2, 2)), s))
+        g, _ = net.done()
+        plan = Simulator(g, dtype=dtype).plan
+        (ins,) = [i for i in plan.instrs if isinstance(i, Weighted)]
+        return ins, plan
+
+    ins, plan = weighted(16, 32, np.float32)
+    assert ins.fma and not plan.fixed_sizes()
+    assert not weighted(16, 32, np.float64)[0].fma
+    assert not weighted(16, 24, np.float32)[0].fma
+    ins, plan = weighted(FMA_MAX_K // 9 + 1, 32, np.float32)
+    assert not ins.fma and plan.fixed_sizes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_neuron_window_loop_equals_its_steps(dtype, backend):
+    """IF's const_loop (drive hoisted, blocks of neurons over the window) == T calls of its
+    step: outputs and the voltage left, bit for bit, in both state dtypes; a class without a
+    const_loop runs its step T times."""
+    from snnc.sim.kernels import get_kernels
+
+    kern = get_kernels(backend)
+    rng = np.random.default_rng(5)
+    b, n, t = 3, 1500, 40  # 4500 neurons: blocks of 4096 and a partial one
+    x = rng.uniform(-0.2, 1, size=(b, n)).astype(dtype)
+    gain, bias = rng.uniform(10, 3000, size=n), rng.uniform(-5, 5, size=n)
+    for cls in (neurons.IF, neurons.LoihiIF):
+        outs = [np.full((t, b, n), np.nan, dtype) for _ in range(2)]
+        volts = [np.full((b, n), 0.5, dtype) for _ in range(2)]
+        params = cls(gain=1.0, amplitude=0.01).step_params(0.001)
+        kern.neuron_const(cls)(x, gain, bias, outs[0], volts[0], *params)
+        step = kern.neuron_step(cls)
+        for k in range(t):
+            step(x, gain, bias, outs[1][k], volts[1], *params)
+        np.testing.assert_array_equal(outs[0], outs[1])
+        np.testing.assert_array_equal(volts[0], volts[1])
+        assert np.count_nonzero(outs[0]) > outs[0].size // 10
+
+
+@pytest.mark.parametrize(
     "geom",
     [
         ((9, 8), (3, 2), (1, 1), (1, 1), (0, 0)),

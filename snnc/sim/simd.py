@@ -1,0 +1,128 @@
+"""Eight-lane float32 vectors for numba kernels: the LLVM type ``<8 x float>`` (one AVX
+register) and the intrinsics a register-blocked kernel needs.
+
+numba vectorises loops on its own, but it cannot keep a block of outputs in registers across a
+reduction loop: its arrays live in memory. With these, a kernel holds its accumulators in
+local variables of type :data:`f32x8`, which LLVM allocates to vector registers
+(:func:`snnc.sim.numba_kernels.conv_fma` keeps 12 of them).
+
+==================== ===================================================================
+``vzero()``          a vector of zeros
+``vload(a, i)``      ``a[i : i + 8]`` of a float32 array, as a vector (no bounds check)
+``vstore(a, i, v)``  ``a[i : i + 8] = v``
+``vbcast(a, i)``     ``a[i]`` in all eight lanes
+``vfma(x, w, acc)``  ``x * w + acc`` rounded once (``llvm.fma.v8f32``: fused multiply-add)
+==================== ===================================================================
+
+Indices are flat element offsets into the array's buffer (C-contiguous arrays only) and must be
+in range: these intrinsics skip numba's bounds and negative-index handling, which is the point.
+On a machine without FMA instructions LLVM expands ``llvm.fma`` into a correctly rounded
+library call: the results stay the same, only slower.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+_LANES = 8
+_VEC = ir.VectorType(ir.FloatType(), _LANES)
+_I32 = ir.IntType(32)
+
+
+class F32x8(types.Type):
+    """numba type of an ``<8 x float>`` LLVM vector value."""
+
+    def __init__(self):
+        super().__init__(name="f32x8")
+
+
+#: the numba type of an eight-lane float32 vector
+f32x8 = F32x8()
+
+
+@register_model(F32x8)
+class _F32x8Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VEC)
+
+
+def _is_f32_array(a) -> bool:
+    return isinstance(a, types.Array) and a.dtype == types.float32 and a.layout == "C"
+
+
+def _element_ptr(context, builder, arr_ty, arr, idx_ty, idx):
+    data = context.make_array(arr_ty)(context, builder, arr).data
+    return builder.gep(data, [context.cast(builder, idx, idx_ty, types.intp)])
+
+
+def _splat(builder, scalar):
+    v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), scalar, ir.Constant(_I32, 0))
+    zeros = ir.Constant(ir.VectorType(_I32, _LANES), [0] * _LANES)
+    return builder.shuffle_vector(v, ir.Constant(_VEC, ir.Undefined), zeros)
+
+
+@intrinsic
+def vzero(typingctx):
+    """A vector of eight zeros."""
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_VEC, None)
+
+    return f32x8(), codegen
+
+
+@intrinsic
+def vload(typingctx, arr, i):
+    """``arr[i : i + 8]`` (flat offset ``i`` of a C-contiguous float32 array)."""
+    if not (_is_f32_array(arr) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
+
+    return f32x8(arr, i), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, i, v):
+    """``arr[i : i + 8] = v``."""
+    if not (_is_f32_array(arr) and isinstance(i, types.Integer) and v == f32x8):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        builder.store(args[2], builder.bitcast(ptr, _VEC.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.void(arr, i, v), codegen
+
+
+@intrinsic
+def vbcast(typingctx, arr, i):
+    """``arr[i]`` in all eight lanes."""
+    if not (_is_f32_array(arr) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        return _splat(builder, builder.load(ptr, align=4))
+
+    return f32x8(arr, i), codegen
+
+
+@intrinsic
+def vfma(typingctx, x, w, acc):
+    """``x * w + acc`` lane by lane, rounded once (a fused multiply-add)."""
+    if not (x == f32x8 and w == f32x8 and acc == f32x8):
+        return None
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(_VEC, [_VEC] * 3)
+        fma = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.v8f32")
+        return builder.call(fma, list(args))
+
+    return f32x8(x, w, acc), codegen
