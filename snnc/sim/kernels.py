@@ -17,6 +17,8 @@ backend's only (the NumPy twins of its kernels exist to test them).
 ``conv_fma``              a 2-D float32 convolution by fused multiply-adds, without im2col: each
                           output sums its window's products in im2col order, rounding once
                           per product-and-add (the numba kernel keeps the sums in registers)
+``neurons_conv_fma``      a spiking neuron layer and the ``conv_fma`` convolution that is its
+                          only reader, 6 samples at a time, step by step
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
 ``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
@@ -46,6 +48,9 @@ F64 = np.float64
 #: output channels per register block of ``conv_fma`` (two 8-lane vectors): the kernel runs
 #: convolutions whose output channels are a multiple of it
 FMA_COLS = 16
+#: batch rows per register block of ``conv_fma``: 6 rows x 16 columns are 12 accumulators of
+#: 8 lanes, which with two weight vectors and a broadcast fill the 16 AVX registers
+FMA_ROWS = 6
 
 
 def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
@@ -211,6 +216,27 @@ class NumpyKernels:
         for k in range(cols.shape[1]):
             acc = fma32(cols[:, k, None], w[k], acc)
         u4[...] = acc.reshape(u4.shape)
+
+    @staticmethod
+    def neurons_conv_fma(
+        step, x3, tstride, gain, bias, state, params, s4, w, u5, kh, kw, sy, sx, dy, dx, pt, pl
+    ):
+        """``step`` (a neuron class's step, one state array) over the window's ``T`` steps,
+        then ``conv_fma`` of its spikes: ``x3 (T or 1, R, n)`` is the neurons' input
+        (``tstride`` 1, or 0 for a constant one), ``state (R, n)``, ``u5 (T, R, OH, OW, O)``
+        the convolution's output. ``s4 (6, H, W, C)`` is the numba kernel's spike buffer
+        (unused here: neurons and outputs are independent per sample, so one pass over all
+        samples computes the same values)."""
+        steps, rows = u5.shape[:2]
+        spikes = np.empty((steps, rows, state.shape[1]), s4.dtype)
+        for t in range(steps):
+            step(x3[t * tstride], gain, bias, spikes[t], state, *params)
+        NumpyKernels.conv_fma(
+            spikes.reshape(steps * rows, *s4.shape[1:]),
+            w,
+            u5.reshape(steps * rows, *u5.shape[2:]),
+            kh, kw, sy, sx, dy, dx, pt, pl,
+        )  # fmt: skip
 
     @staticmethod
     def count_nonzero(x) -> int:

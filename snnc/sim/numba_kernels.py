@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from snnc.sim.kernels import FMA_COLS, _step_over_window
+from snnc.sim.kernels import FMA_COLS, FMA_ROWS, _step_over_window
 from snnc.sim.simd import vbcast, vfma, vload, vstore, vzero
 
 name = "numba"
@@ -130,22 +130,42 @@ def conv_gemm(x4, w, u4, buf, block, kh, kw, sy, sx, dy, dx, pt, pl):
         np.dot(cols.reshape((m, k)), w, u4[r0:r1].reshape((m, o)))
 
 
-#: batch rows per block of :func:`conv_fma`: 6 rows x 16 columns are 12 accumulators of 8
-#: lanes, which with two weight vectors and a broadcast fill the 16 AVX registers
-FMA_ROWS = 6
 
 
 @_jit
 def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
     # no im2col and no packing: each block of 6 batch rows x 16 output channels at one output
     # pixel keeps its sums in registers while it reads the window's taps in place (the GEMM
-    # spent as long packing these narrow shapes as multiplying). Rows of a block share the
-    # pixel, so they share which taps fall in the padding (those are skipped: they add zeros)
-    r_, h, wd, c = x4.shape
-    _, oh, ow, o = u4.shape
+    # spent as long packing these narrow shapes as multiplying)
+    taps = _fma_taps(x4.shape[1:], u4.shape[1:], kh, kw, sy, sx, dy, dx, pt, pl)
     xf, wf, uf = x4.reshape(-1), w.reshape(-1), u4.reshape(-1)
-    img, oimg = h * wd * c, oh * ow * o
-    # per output pixel, its taps inside the input: offset in the image, row offset in w
+    _fma_rows(xf, wf, uf, 0, x4.shape[0], x4[0].size, x4.shape[3], u4.shape[3], *taps)
+
+
+@_jit
+def neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5,
+                     kh, kw, sy, sx, dy, dx, pt, pl):
+    # 6 batch rows at a time, step by step: the neurons' spikes go to the small buffer s4
+    # (FMA_ROWS, H, W, C), which conv_fma's blocks read from L1, instead of a whole window's
+    # spike tensor written out and read back (the neurons' only user is this convolution)
+    taps = _fma_taps(s4.shape[1:], u5.shape[2:], kh, kw, sy, sx, dy, dx, pt, pl)
+    steps, rows = u5.shape[0], u5.shape[1]
+    img, oimg, c, o = s4[0].size, u5[0, 0].size, s4.shape[3], u5.shape[4]
+    s2 = s4.reshape((s4.shape[0], img))
+    sf, wf, uf = s4.reshape(-1), w.reshape(-1), u5.reshape(-1)
+    for r0 in range(0, rows, FMA_ROWS):
+        r1 = min(r0 + FMA_ROWS, rows)
+        for t in range(steps):
+            step(x3[t * tstride, r0:r1], gain, bias, s2[: r1 - r0], state[r0:r1], *params)
+            _fma_rows(sf, wf, uf, (t * rows + r0) * oimg, r1 - r0, img, c, o, *taps)
+
+
+@_jit
+def _fma_taps(in3, out3, kh, kw, sy, sx, dy, dx, pt, pl):
+    # per output pixel, its taps inside the input (those in the padding are skipped: they
+    # add zeros): offset in the image and row offset in w
+    h, wd, c = in3
+    oh, ow, o = out3
     xoff = np.empty((oh * ow, kh * kw), np.int64)
     woff = np.empty((oh * ow, kh * kw), np.int64)
     ntap = np.zeros(oh * ow, np.int64)
@@ -160,16 +180,25 @@ def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
                         xoff[px, ntap[px]] = (iy * wd + ix) * c
                         woff[px, ntap[px]] = (ky * kw + kx) * c * o
                         ntap[px] += 1
-    # a block's 6 input images (and the 16 columns of w) stay in L1 over its pixels
-    for r in range(0, r_, FMA_ROWS):
-        for px in range(oh * ow):
+    return xoff, woff, ntap
+
+
+@_jit
+def _fma_rows(xf, wf, uf, u0, rows, img, c, o, xoff, woff, ntap):
+    # images xf[r * img ...] -> outputs uf[u0 + r * oimg ...]; rows of a block share the
+    # pixel, so they share its taps; a block's 6 input images (and the 16 columns of w) stay
+    # in L1 over its pixels
+    pixels = ntap.shape[0]
+    oimg = pixels * o
+    for r in range(0, rows, FMA_ROWS):
+        for px in range(pixels):
             xo, wo, n = xoff[px], woff[px], ntap[px]
             for j in range(0, o, FMA_COLS):
-                ub = r * oimg + px * o + j
-                if r + FMA_ROWS <= r_:
+                ub = u0 + r * oimg + px * o + j
+                if r + FMA_ROWS <= rows:
                     _fma_6x16(xf, wf, uf, xo, wo, n, c, o, r * img, img, ub, oimg, j)
                 else:
-                    for i in range(r, r_):
+                    for i in range(r, rows):
                         _fma_1x16(xf, wf, uf, xo, wo, n, c, o, i * img, ub + (i - r) * oimg, j)
 
 

@@ -54,7 +54,7 @@ from snnc.ir.interpreter import KERNELS, run_kernel
 from snnc.ir.neurons import NeuronOp
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
-from snnc.sim.kernels import FMA_COLS, lowpass_coefficients
+from snnc.sim.kernels import FMA_COLS, FMA_ROWS, lowpass_coefficients
 
 #: cost model of the event-driven path against the GEMM path ("auto" takes the cheaper one,
 #: per window). Event-driven: ns per input element scanned for non-zeros, per *use* of a
@@ -334,6 +334,8 @@ class Weighted(Instr):
         self.bias = None if op.bias is None else np.asarray(op.bias, np.float64)
         self.tau = tau
         self.state, self.scratch = {}, {}
+        #: the spiking neuron layer this convolution computes itself (see :meth:`absorb`)
+        self.feeder: Neurons | None = None
         if tau is not None:
             self.a, self.b = lowpass_coefficients(tau, plan.dt)
             self.state[f"{node}:syn"] = (self.out_size,)
@@ -380,6 +382,28 @@ class Weighted(Instr):
             self.block = cols_block(self.cols, plan.dtype.itemsize)
             self.fixed = {f"{node}:cols": self.block * math.prod(self.cols)}
 
+    def can_absorb(self, nrn: Neurons) -> bool:
+        """Can this convolution compute ``nrn`` (its input) itself? It must run
+        ``conv_fma`` on the neurons' unfiltered spikes, one sample per neuron row, and the
+        neuron class must keep one state array (the fused kernel passes one)."""
+        return (
+            self.conv is not None
+            and self.fma
+            and self.src == nrn.node
+            and self.lead == 1
+            and len(nrn.state_keys) == 1
+        )
+
+    def absorb(self, nrn: Neurons) -> None:
+        """Compute the neuron layer ``nrn`` inside this convolution (``neurons_conv_fma``):
+        6 samples at a time, step by step, its spikes stay in a small buffer in L1 instead of
+        a window's spike tensor written to memory and read back. Its state becomes ours."""
+        self.feeder = nrn
+        self.event = "never"  # the event path reads the spikes from memory
+        self.state = {**self.state, **nrn.state}
+        self.init = {**self.init, **nrn.init}
+        self.fixed = {**self.fixed, f"{self.node}:spikes": FMA_ROWS * nrn.size}
+
     def use_events(self, fr: Frame, x: np.ndarray) -> bool:
         if self.event == "never":
             return False
@@ -389,8 +413,24 @@ class Weighted(Instr):
         fr.modes.setdefault(self.node, [0, 0])[0 if use else 1] += 1
         return use
 
+    def run_fused(self, fr: Frame) -> None:
+        nrn, n, rows = self.feeder, fr.n, fr.rows
+        x, static = fr.get(nrn.src)
+        x3 = x.reshape((1 if static else n, rows, nrn.size))
+        (state,) = (fr.rows_of(k) for k in nrn.state_keys)
+        s4 = fr.buffers[f"{self.node}:spikes"].reshape((FMA_ROWS, *self.in4))
+        u5 = fr.view(self.node).reshape((n, rows, *self.out4))
+        self.kernels.neurons_conv_fma(
+            nrn.step, x3, 0 if static else 1, nrn.gain, nrn.bias, state, nrn.params, s4,
+            self.w, u5, *self.cols[2:4], *self.conv,
+        )  # fmt: skip
+
     def run(self, fr: Frame) -> None:
         n, rows = fr.n, fr.rows
+        if self.feeder is not None:
+            self.run_fused(fr)
+            self._after(fr, fr.view(self.node))
+            return
         x, static = fr.get(self.src)
         if static:  # a synapse on a constant input: rare, so a copy per window is fine
             x = np.ascontiguousarray(np.broadcast_to(x, (n,) + x.shape))
@@ -412,6 +452,12 @@ class Weighted(Instr):
                 kern.conv_gemm(x4, self.w, u4, buf, self.block, *self.cols[2:4], *self.conv)
             else:
                 kern.gemm(x4.reshape(-1, self.w.shape[0]), self.w, u4.reshape(-1, self.w.shape[1]))
+        self._after(fr, u)
+
+    def _after(self, fr: Frame, u: np.ndarray) -> None:
+        """The synapse moved after the weights (with the bias), or the bias."""
+        n, rows = fr.n, fr.rows
+        kern = self.kernels
         if self.tau is not None:
             u2 = u.reshape(n, rows * self.out_size)
             f = fr.rows_of(f"{self.node}:syn").reshape(-1)
@@ -525,6 +571,7 @@ class Plan:
         for n in self.order:
             if n in self.dynamic and n not in self.absorbed:
                 self._build(n)
+        self._fuse_neurons_into_convs(set(record))
         inside = sorted(set(record) & self.absorbed)
         if inside:
             raise SnncError(
@@ -535,6 +582,21 @@ class Plan:
             if n in self.moved and n in self.dynamic:
                 self.instrs.append(Filter(self, f"{n}!true", n, self.moved[n]))
                 self.shapes[f"{n}!true"] = self.shapes[n]
+
+    def _fuse_neurons_into_convs(self, record: set[str]) -> None:
+        """Let each ``conv_fma`` convolution compute the spiking neuron layer it reads
+        (:meth:`Weighted.absorb`) when that layer has no other reader: no other user, not an
+        output, not probed. Same arithmetic, so the same spikes and values."""
+        by_node = {ins.node: ins for ins in self.instrs}
+        for ins in list(self.instrs):
+            nrn = by_node.get(getattr(ins, "src", None))
+            if not (isinstance(ins, Weighted) and isinstance(nrn, Neurons)):
+                continue
+            if nrn.node in record or self.graph.users(nrn.node) != [(ins.node, 0)]:
+                continue
+            if ins.can_absorb(nrn):
+                ins.absorb(nrn)
+                self.instrs.remove(nrn)
 
     # ------------------------------------------------------------------ analysis
     def _prepare(self) -> None:

@@ -365,12 +365,59 @@ def test_conv_fma_is_chosen_for_short_float32_windows():
         (ins,) = [i for i in plan.instrs if isinstance(i, Weighted)]
         return ins, plan
 
+    def cols(plan):
+        return [k for k in plan.fixed_sizes() if k.endswith(":cols")]
+
     ins, plan = weighted(16, 32, np.float32)
-    assert ins.fma and not plan.fixed_sizes()
+    assert ins.fma and not cols(plan)
     assert not weighted(16, 32, np.float64)[0].fma
     assert not weighted(16, 24, np.float32)[0].fma
     ins, plan = weighted(FMA_MAX_K // 9 + 1, 32, np.float32)
-    assert not ins.fma and plan.fixed_sizes()
+    assert not ins.fma and cols(plan)
+
+
+def _conv_chain():
+    """input -> conv -> IF (constant input) -> conv16 -> IF (changing input) -> conv16 ->
+    IF -> synapse -> flatten -> dense: both IF layers before a 16-channel conv can be fused."""
+    net = _Net("chain", (7, 7, 2))
+    c1 = net.conv(net.inputs[0], (3, 3), 6, padding="same")
+    a1 = net.add(neurons.IF(gain=net.rng.uniform(100, 400, size=6), bias=60.0, amplitude=0.01), c1)
+    c2 = net.conv(a1, (3, 3), 16, strides=(2, 2), padding="same")
+    a2 = net.add(neurons.IF(gain=net.rng.uniform(5, 20, size=16), bias=50.0, amplitude=0.01), c2)
+    c3 = net.conv(a2, (3, 3), 16, padding="valid")
+    a3 = net.add(neurons.IF(gain=net.rng.uniform(5, 20, size=16), bias=50.0, amplitude=0.01), c3)
+    f = net.add(ops.Flatten(), a3, synapse=SYN)
+    net.output(net.dense(f, 4))
+    g, x = net.done()
+    return g, x, (a1, a2), (c2, c3)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_neurons_read_only_by_conv_fma_are_fused(backend):
+    """In float32, each IF layer whose only reader is a conv_fma convolution runs inside it
+    (constant and changing inputs): the convolutions' values equal the unfused plan's (the
+    IF layers probed) bit for bit, on both backends; float64 fuses nothing."""
+    from snnc.sim.plan import Neurons, Weighted
+
+    g, x, nrns, convs = _conv_chain()
+    fused = Simulator(g, dtype=np.float32, probes=list(convs), readout="raw", backend=backend)
+    feeders = {i.node: i.feeder.node for i in fused.plan.instrs if getattr(i, "feeder", None)}
+    assert feeders == dict(zip(convs, nrns, strict=True))
+    assert not any(isinstance(i, Neurons) and i.node in nrns for i in fused.plan.instrs)
+    plain = Simulator(g, dtype=np.float32, probes=[*convs, *nrns], readout="raw", backend=backend)
+    assert not any(getattr(i, "feeder", None) for i in plain.plan.instrs)
+    f64 = Simulator(g, dtype=np.float64, backend=backend)
+    assert not any(isinstance(i, Weighted) and i.feeder for i in f64.plan.instrs)
+    fused.run(x, 150)
+    plain.run(x, 150)
+    for c in convs:
+        np.testing.assert_array_equal(fused.probe_data[c], plain.probe_data[c], err_msg=c)
+    assert np.count_nonzero(plain.probe_data[nrns[1]]) > 0
+    if backend == "numpy":
+        ref = Simulator(g, dtype=np.float32, probes=list(convs), readout="raw")
+        ref.run(x, 150)
+        for c in convs:
+            np.testing.assert_array_equal(fused.probe_data[c], ref.probe_data[c], err_msg=c)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
