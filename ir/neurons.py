@@ -20,6 +20,7 @@ declares, in one place:
                :mod:`snnc.sim` compiles with numba (plain Python here: ``ir`` imports no numba)
 ``const_loop`` optional: ``step_loop`` over the ``T`` steps of a window for an input that does
                not change (``out``: ``(T, B, n)``), with the same operations as ``T`` calls
+               (the simulator uses it for windows of several steps)
 ``nengo``      the nengo neuron type it emits (source text) and the module that defines it
 ============== =================================================================================
 
@@ -228,24 +229,22 @@ def if_const_loop(x, gain, bias, out, voltage, dt, amplitude):
     # voltage goes through a buffer of voltage's dtype, rounded as the per-step state is
     scale = amplitude / dt
     n = x.shape[1]
-    size = x.shape[0] * n
-    xf, vf, of = x.reshape(size), voltage.reshape(size), out.reshape((out.shape[0], size))
-    drive = np.empty(_CONST_BLOCK)
-    v = np.empty(_CONST_BLOCK, voltage.dtype)
-    for e0 in range(0, size, _CONST_BLOCK):
-        m = min(_CONST_BLOCK, size - e0)
-        for j in range(m):
-            i = (e0 + j) % n
-            drive[j] = max(gain[i] * xf[e0 + j] + bias[i], 0.0) * dt
-            v[j] = vf[e0 + j]
-        for t in range(of.shape[0]):
-            o = of[t, e0 : e0 + m]
+    drive = np.empty(min(n, _CONST_BLOCK))
+    v = np.empty(min(n, _CONST_BLOCK), voltage.dtype)
+    for b in range(x.shape[0]):
+        for i0 in range(0, n, _CONST_BLOCK):
+            m = min(_CONST_BLOCK, n - i0)
             for j in range(m):
-                vj = v[j] + drive[j]
-                n_spikes = np.floor(vj)
-                o[j] = scale * n_spikes
-                v[j] = vj - n_spikes
-        vf[e0 : e0 + m] = v[:m]
+                drive[j] = max(gain[i0 + j] * x[b, i0 + j] + bias[i0 + j], 0.0) * dt
+                v[j] = voltage[b, i0 + j]
+            for t in range(out.shape[0]):
+                o = out[t, b, i0 : i0 + m]
+                for j in range(m):
+                    vj = v[j] + drive[j]
+                    n_spikes = np.floor(vj)
+                    o[j] = scale * n_spikes
+                    v[j] = vj - n_spikes
+            voltage[b, i0 : i0 + m] = v[:m]
 
 
 @register_neuron

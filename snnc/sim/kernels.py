@@ -9,8 +9,12 @@ backend's only (the NumPy twins of its kernels exist to test them).
 ========================= =====================================================================
 ``neuron_step(cls)``      a spiking neuron class's step (the catalogue, :mod:`snnc.ir.neurons`):
                           ``step(x, gain, bias, out, *state, *op.step_params(dt))`` on ``(B, n)``
-``neuron_const(cls)``     its steps over a window for an input that does not change:
-                          ``run(x, gain, bias, out, *state, *params)``, ``out``: ``(T, B, n)``
+``neuron_window(cls)``    its steps over a window in one call: ``run(x3, tstride, gain, bias,
+                          out, *state, *params)``, ``out (T, B, n)``, step ``t`` reading
+                          ``x3[t * tstride]`` (``tstride`` 0: a constant input, which runs the
+                          class's ``const_loop`` when it has one)
+``for_class(cls, k)``     kernel ``k`` (which takes ``cls``'s step as an argument), to call
+                          with that step
 ``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
 ``gemm``                  ``out = x @ w`` by scipy's BLAS (the library numba's ``np.dot`` calls)
 ``conv_gemm``             a 2-D convolution: ``im2col2d`` in L2-sized row blocks, each a ``gemm``
@@ -101,11 +105,12 @@ def fma32(x: np.ndarray, w: np.ndarray, acc: np.ndarray) -> np.ndarray:
 
 
 def _step_over_window(step: Callable) -> Callable:
-    """A neuron ``step`` run once per step of ``out (T, B, n)`` on the same input."""
+    """A neuron ``step`` run once per step of ``out (T, B, n)``, step ``t`` on
+    ``x3[t * tstride]``."""
 
-    def run(x, gain, bias, out, *args):
+    def run(x3, tstride, gain, bias, out, *args):
         for t in range(out.shape[0]):
-            step(x, gain, bias, out[t], *args)
+            step(x3[t * tstride], gain, bias, out[t], *args)
 
     return run
 
@@ -121,7 +126,12 @@ class NumpyKernels:
         return cls.step
 
     @staticmethod
-    def neuron_const(cls: type) -> Callable:
+    def for_class(cls: type, kernel: Callable) -> Callable:
+        """``kernel`` itself (the numba backend may return a copy; see there)."""
+        return kernel
+
+    @staticmethod
+    def neuron_window(cls: type) -> Callable:
         """``T`` calls of the class's NumPy ``step`` (the reference for its ``const_loop``)."""
         return _step_over_window(cls.step)
 

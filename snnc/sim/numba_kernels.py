@@ -9,7 +9,7 @@ bit; spikes still agree unless a voltage lands within ~1e-16 of the threshold.
 Neuron steps come from the catalogue: a spiking neuron class declares ``step_loop``, a
 plain-Python element loop with the same operations as its NumPy ``step``
 (:mod:`snnc.ir.neurons`; ``ir`` imports no numba), and may declare ``const_loop`` (its steps
-over a window of constant input); :func:`neuron_step` and :func:`neuron_const` compile them
+over a window of constant input); :func:`neuron_step` and :func:`neuron_window` compile them
 once per class and keep them in :data:`_COMPILED`.
 
 All kernels are single-threaded and release the GIL (``nogil``): the simulator runs them
@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from snnc.sim.kernels import FMA_COLS, FMA_ROWS, _step_over_window
+from snnc.sim.kernels import FMA_COLS, FMA_ROWS
 from snnc.sim.simd import vbcast, vfma, vload, vstore, vzero
 
 name = "numba"
@@ -53,12 +53,51 @@ def neuron_step(cls: type) -> Callable:
     return _compiled(cls, "step_loop")
 
 
-def neuron_const(cls: type) -> Callable:
-    """``cls.const_loop`` compiled, or, for a class without one, its compiled step called
-    once per step of the window."""
-    if cls.const_loop is None:
-        return _step_over_window(neuron_step(cls))
-    return _compiled(cls, "const_loop")
+def neuron_window(cls: type) -> Callable:
+    """The class's steps over a window in one call (see :mod:`snnc.sim.kernels`): its
+    compiled ``const_loop`` for a constant input when it has one, else its compiled step
+    called from a compiled loop over the steps (no Python call per step)."""
+    step = neuron_step(cls)
+    const = None if cls.const_loop is None else _compiled(cls, "const_loop")
+    k = len(cls.state)
+
+    window = for_class(cls, _window)
+
+    def run(x3, tstride, gain, bias, out, *args):
+        if tstride == 0 and const is not None and out.shape[0] >= CONST_MIN_STEPS:
+            const(x3[0], gain, bias, out, *args)
+        else:
+            window(step, x3, tstride, gain, bias, out, args[:k], args[k:])
+
+    return run
+
+
+#: the fewest steps a window needs for a class's ``const_loop``: it makes two more passes
+#: over the neurons than the steps (the drive, the voltage in and out), paid off over steps
+CONST_MIN_STEPS = 4
+
+#: kernel -> its copy compiled without the on-disk cache (see :func:`for_class`)
+_UNCACHED: dict[Callable, Callable] = {}
+
+
+def for_class(cls: type, kernel: Callable) -> Callable:
+    """``kernel`` (which takes a neuron class's compiled step as an argument) to call with
+    ``cls``'s step. numba's cache index records the argument types, the step's class among
+    them, and a process that cannot import that class's module fails to read the index
+    at all; so a class from outside snnc (a plugin, which a later process may not load) gets
+    a copy of the kernel compiled without the cache."""
+    if cls.__module__.split(".")[0] == "snnc":
+        return kernel
+    fn = _UNCACHED.get(kernel)
+    if fn is None:
+        fn = _UNCACHED[kernel] = numba.njit(nogil=True)(kernel.py_func)
+    return fn
+
+
+@_jit
+def _window(step, x3, tstride, gain, bias, out, state, params):
+    for t in range(out.shape[0]):
+        step(x3[t * tstride], gain, bias, out[t], *state, *params)
 
 
 #: elements per block of the element-wise scans: a block's state stays in L1 over the window's

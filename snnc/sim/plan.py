@@ -224,9 +224,9 @@ class Instr:
 
 class Neurons(Instr):
     """A spiking neuron layer: the class's step function (NumPy ``step`` or numba-compiled
-    ``step_loop``), called once per step of the window on ``(rows, size)`` blocks; for an
-    input that does not change (a static value), the class's steps over the whole window in
-    one call (``neuron_const``: its ``const_loop`` keeps the state in L1 over the steps)."""
+    ``step_loop``) over the window's steps on ``(rows, size)`` blocks, in one call
+    (``neuron_window``; for an input that does not change, a static value, the class's
+    ``const_loop`` keeps the state in L1 over the steps)."""
 
     def __init__(self, plan: Plan, node: str, src: str):
         op = plan.graph.op(node)
@@ -240,8 +240,9 @@ class Neurons(Instr):
             )
 
         self.node, self.src = node, src
+        self.op_class = cls
         self.step = plan.kernels.neuron_step(cls)
-        self.const = plan.kernels.neuron_const(cls)
+        self.window = plan.kernels.neuron_window(cls)
         self.gain, self.bias = per_neuron(op.gain), per_neuron(op.bias)
         self.params = tuple(op.step_params(plan.dt))
         self.size = size
@@ -256,15 +257,10 @@ class Neurons(Instr):
     def run(self, fr: Frame) -> None:
         x, static = fr.get(self.src)
         rows, n = fr.rows, fr.n
-        x = x.reshape((rows, self.size) if static else (n, rows, self.size))
+        x3 = x.reshape((1 if static else n, rows, self.size))
         out = fr.view(self.node).reshape(n, rows, self.size)
         states = [fr.rows_of(k) for k in self.state_keys]
-        step, gain, bias, params = self.step, self.gain, self.bias, self.params
-        if static:
-            self.const(x, gain, bias, out, *states, *params)
-            return
-        for t in range(n):
-            step(x[t], gain, bias, out[t], *states, *params)
+        self.window(x3, 0 if static else 1, self.gain, self.bias, out, *states, *self.params)
 
 
 class Filter(Instr):
@@ -317,9 +313,9 @@ class Weighted(Instr):
     A convolution's GEMM multiplies the im2col matrix ``(R * OH * OW, KH * KW * C)`` by the
     weight ``(KH * KW * C, O)``; ``im2col2d`` writes zeros for padded cells, so no padded copy
     of the input is made (1x1 convolutions multiply the input itself). In float32, a
-    convolution with a short window (``KH * KW * C <= FMA_MAX_K``) and ``O`` a multiple of 16
-    runs ``conv_fma`` instead: no im2col, sums kept in registers (1.3-1.5x the GEMM's rate on
-    such shapes, measured).
+    convolution with ``KH * KW * C <= FMA_MAX_K`` and ``O`` a multiple of 16 runs ``conv_fma``
+    instead: no im2col, sums kept in registers (1.15-1.5x the GEMM's rate, measured), and it
+    can compute the spiking layer it reads itself (:meth:`absorb`).
     """
 
     def __init__(self, plan: Plan, node: str, src: str, tau: float | None, event_ok: bool):
@@ -399,6 +395,7 @@ class Weighted(Instr):
         6 samples at a time, step by step, its spikes stay in a small buffer in L1 instead of
         a window's spike tensor written to memory and read back. Its state becomes ours."""
         self.feeder = nrn
+        self.fused = self.kernels.for_class(nrn.op_class, self.kernels.neurons_conv_fma)
         self.event = "never"  # the event path reads the spikes from memory
         self.state = {**self.state, **nrn.state}
         self.init = {**self.init, **nrn.init}
@@ -420,7 +417,7 @@ class Weighted(Instr):
         (state,) = (fr.rows_of(k) for k in nrn.state_keys)
         s4 = fr.buffers[f"{self.node}:spikes"].reshape((FMA_ROWS, *self.in4))
         u5 = fr.view(self.node).reshape((n, rows, *self.out4))
-        self.kernels.neurons_conv_fma(
+        self.fused(
             nrn.step, x3, 0 if static else 1, nrn.gain, nrn.bias, state, nrn.params, s4,
             self.w, u5, *self.cols[2:4], *self.conv,
         )  # fmt: skip
@@ -467,10 +464,11 @@ class Weighted(Instr):
             u += self.bias
 
 
-#: the longest window (``KH * KW * C``) ``conv_fma`` runs: its 16 columns of the weights
-#: (16 KB) and a block's 6 input images stay in L1 (at 288, B's second convolution, the GEMM
-#: was as fast, measured)
-FMA_MAX_K = 256
+#: the longest window (``KH * KW * C``) ``conv_fma`` runs. Measured on one core against
+#: im2col + GEMM (GFLOP/s): K = 144 / 288 / 576 / 1152 (O = 32 / 64 / 64 / 128): 41 / 58 / 63 /
+#: 71 against 34 / 49 / 55 / 56; at 2304 both 58-60. Beyond that, a 16-column slice of the
+#: weights (K x 64 bytes) no longer stays in L2 alongside the inputs
+FMA_MAX_K = 1152
 
 #: bytes of im2col rows per GEMM: the window's convolution runs in blocks of input rows whose
 #: im2col matrix stays in a core's L2 cache (a whole window's can be tens of MB)

@@ -422,28 +422,32 @@ def test_neurons_read_only_by_conv_fma_are_fused(backend):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_neuron_window_loop_equals_its_steps(dtype, backend):
-    """IF's const_loop (drive hoisted, blocks of neurons over the window) == T calls of its
-    step: outputs and the voltage left, bit for bit, in both state dtypes; a class without a
-    const_loop runs its step T times."""
+@pytest.mark.parametrize("constant", [True, False])
+def test_neuron_window_equals_its_steps(dtype, backend, constant):
+    """``neuron_window`` (one call per window: IF's const_loop, with the drive hoisted and
+    blocks of neurons over the steps, or a compiled loop over the class's step) == T calls
+    of the step: outputs and the voltage left, bit for bit, in both state dtypes."""
     from snnc.sim.kernels import get_kernels
 
     kern = get_kernels(backend)
     rng = np.random.default_rng(5)
     b, n, t = 3, 1500, 40  # 4500 neurons: blocks of 4096 and a partial one
-    x = rng.uniform(-0.2, 1, size=(b, n)).astype(dtype)
+    x3 = rng.uniform(-0.2, 1, size=(1 if constant else t, b, n)).astype(dtype)
     gain, bias = rng.uniform(10, 3000, size=n), rng.uniform(-5, 5, size=n)
-    for cls in (neurons.IF, neurons.LoihiIF):
+    for cls in (neurons.IF, neurons.LoihiIF, neurons.LIF):
+        op = cls(gain=1.0, amplitude=0.01)
+        params = op.step_params(0.001)
         outs = [np.full((t, b, n), np.nan, dtype) for _ in range(2)]
-        volts = [np.full((b, n), 0.5, dtype) for _ in range(2)]
-        params = cls(gain=1.0, amplitude=0.01).step_params(0.001)
-        kern.neuron_const(cls)(x, gain, bias, outs[0], volts[0], *params)
+        start = {"voltage": 0.5}  # refractory time etc. at 0
+        states = [[np.full((b, n), start.get(k, 0.0), dtype) for k in cls.state] for _ in "ab"]
+        kern.neuron_window(cls)(x3, 0 if constant else 1, gain, bias, outs[0], *states[0], *params)
         step = kern.neuron_step(cls)
         for k in range(t):
-            step(x, gain, bias, outs[1][k], volts[1], *params)
-        np.testing.assert_array_equal(outs[0], outs[1])
-        np.testing.assert_array_equal(volts[0], volts[1])
-        assert np.count_nonzero(outs[0]) > outs[0].size // 10
+            step(x3[0 if constant else k], gain, bias, outs[1][k], *states[1], *params)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=cls.__name__)
+        for a, b_ in zip(*states, strict=True):
+            np.testing.assert_array_equal(a, b_, err_msg=cls.__name__)
+        assert np.count_nonzero(outs[0]) > outs[0].size // 20, cls.__name__
 
 
 @pytest.mark.parametrize(
