@@ -22,7 +22,8 @@ backend's only (the NumPy twins of its kernels exist to test them).
                           output sums its window's products in im2col order, rounding once
                           per product-and-add (the numba kernel keeps the sums in registers)
 ``neurons_conv_fma``      a spiking neuron layer and the ``conv_fma`` convolution that is its
-                          only reader, 6 samples at a time, step by step
+                          only reader (a dense layer: a 1x1 convolution of 1x1 images), 6
+                          samples at a time, step by step
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
 ``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)

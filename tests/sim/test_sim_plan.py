@@ -420,6 +420,41 @@ def test_neurons_read_only_by_conv_fma_are_fused(backend):
             np.testing.assert_array_equal(fused.probe_data[c], ref.probe_data[c], err_msg=c)
 
 
+@pytest.mark.parametrize("synapse", [None, SYN])
+def test_dense_absorbs_neurons_through_a_flatten(synapse):
+    """IF (3x3x4) -> flatten (with or without a synapse, which moves after the weights) ->
+    dense with 16 units, event path off: the dense layer runs the IF layer inside conv_fma
+    as a 1x1 convolution; its values equal the unfused plan's (IF probed) up to the GEMM's
+    rounding, and the numba and NumPy backends agree bit for bit. With the event path on
+    (auto), dense layers keep their own neurons (sparse spikes pay there)."""
+    net = _Net("flat", (3, 3, 2))
+    c = net.conv(net.inputs[0], (1, 1), 4)
+    a = net.add(neurons.IF(gain=net.rng.uniform(100, 400, size=4), bias=60.0, amplitude=0.01), c)
+    f = net.add(ops.Flatten(), a, synapse=synapse)
+    d = net.dense(f, 16)
+    net.output(d)
+    g, x = net.done()
+    runs = {}
+    for name, probes, backend in (
+        ("fused", [d], "numba"),
+        ("numpy", [d], "numpy"),
+        ("plain", [d, a], "numba"),
+    ):
+        sim = Simulator(
+            g, dtype=np.float32, probes=probes, readout="raw", backend=backend, event="never"
+        )
+        feeders = [i.feeder.node for i in sim.plan.instrs if getattr(i, "feeder", None)]
+        assert feeders == ([] if name == "plain" else [a])
+        sim.run(x, 120)
+        runs[name] = sim.probe_data[d]
+    np.testing.assert_array_equal(runs["fused"], runs["numpy"])
+    np.testing.assert_allclose(runs["fused"], runs["plain"], rtol=1e-5, atol=1e-4)
+    assert np.abs(runs["plain"]).max() > 1
+    for backend in ("numba", "numpy"):
+        sim = Simulator(g, dtype=np.float32, backend=backend, event="auto")
+        assert not any(getattr(i, "feeder", None) for i in sim.plan.instrs)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("constant", [True, False])
