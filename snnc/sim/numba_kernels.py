@@ -60,7 +60,6 @@ def neuron_window(cls: type) -> Callable:
     step = neuron_step(cls)
     const = None if cls.const_loop is None else _compiled(cls, "const_loop")
     k = len(cls.state)
-
     window = for_class(cls, _window)
 
     def run(x3, tstride, gain, bias, out, *args):
@@ -169,13 +168,12 @@ def conv_gemm(x4, w, u4, buf, block, kh, kw, sy, sx, dy, dx, pt, pl):
         np.dot(cols.reshape((m, k)), w, u4[r0:r1].reshape((m, o)))
 
 
-
-
 @_jit
 def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
     # no im2col and no packing: each block of 6 batch rows x 16 output channels at one output
     # pixel keeps its sums in registers while it reads the window's taps in place (the GEMM
     # spent as long packing these narrow shapes as multiplying)
+    _fma_check(w, u4.shape[3])
     taps = _fma_taps(x4.shape[1:], u4.shape[1:], kh, kw, sy, sx, dy, dx, pt, pl)
     xf, wf, uf = x4.reshape(-1), w.reshape(-1), u4.reshape(-1)
     _fma_rows(xf, wf, uf, 0, x4.shape[0], x4[0].size, x4.shape[3], u4.shape[3], *taps)
@@ -187,6 +185,7 @@ def neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5,
     # 6 batch rows at a time, step by step: the neurons' spikes go to the small buffer s4
     # (FMA_ROWS, H, W, C), which conv_fma's blocks read from L1, instead of a whole window's
     # spike tensor written out and read back (the neurons' only user is this convolution)
+    _fma_check(w, u5.shape[4])
     taps = _fma_taps(s4.shape[1:], u5.shape[2:], kh, kw, sy, sx, dy, dx, pt, pl)
     steps, rows = u5.shape[0], u5.shape[1]
     img, oimg, c, o = s4[0].size, u5[0, 0].size, s4.shape[3], u5.shape[4]
@@ -197,6 +196,13 @@ def neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5,
         for t in range(steps):
             step(x3[t * tstride, r0:r1], gain, bias, s2[: r1 - r0], state[r0:r1], *params)
             _fma_rows(sf, wf, uf, (t * rows + r0) * oimg, r1 - r0, img, c, o, *taps)
+
+
+@_jit
+def _fma_check(w, o):
+    # the vector loads and stores check no bounds: whole 16-column blocks only
+    if o % FMA_COLS or w.shape[1] != o:
+        raise ValueError("conv_fma: output channels must be a multiple of 16 and match w")
 
 
 @_jit

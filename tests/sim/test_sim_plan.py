@@ -351,6 +351,17 @@ def test_conv_fma_matches_its_numpy_twin(geom, rows, cout):
     np.testing.assert_allclose(outs[0], exact, rtol=1e-5, atol=1e-3)
 
 
+def test_conv_fma_refuses_partial_register_blocks():
+    """Its vector stores check no bounds, so output channels that are not whole 16-column
+    blocks are refused rather than written past the array."""
+    from snnc.sim import numba_kernels as nk
+
+    x = np.zeros((2, 5, 5, 3), np.float32)
+    w, u = np.zeros((27, 8), np.float32), np.zeros((2, 3, 3, 8), np.float32)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        nk.conv_fma(x, w, u, 3, 3, 1, 1, 1, 1, 0, 0)
+
+
 def test_conv_fma_is_chosen_for_short_float32_windows():
     """conv_fma runs float32 convolutions with O % 16 == 0 and KH * KW * C <= FMA_MAX_K;
     float64, other widths and long windows keep im2col + GEMM (and its scratch buffer)."""
