@@ -25,13 +25,22 @@ Instructions (one class per kernel family, chosen through :data:`BUILDERS`, keye
 
 =================== =========================================================================
 ``Weighted``        dense / 2-D and 1-D convolution: GEMM (im2col in L2-sized row blocks, no
-                    padded copies) or event-driven (the weight rows of the non-zero inputs
-                    only; chosen per window by :func:`events_pay`), then the bias, or the
-                    synapse scan that adds the bias in the same pass
-``Neurons``         a spiking neuron layer: its catalogue step, once per step of the window
+                    padded copies), ``conv_fma`` (float32 convolutions: register blocks, no
+                    im2col) or event-driven (the weight rows of the non-zero inputs only;
+                    chosen per window by :func:`events_pay`), then the bias, or the synapse
+                    scan that adds the bias in the same pass
+``Neurons``         a spiking neuron layer: its catalogue step over the window's steps, in
+                    one call
 ``Filter``          a synapse that could not move after weights (filters in the source space)
 ``Generic``         any other op: :func:`snnc.ir.interpreter.run_kernel` on ``n * rows`` samples
 =================== =========================================================================
+
+Neurons inside their reader
+    A spiking layer whose only reader is a layer ``conv_fma`` can run (through views such as
+    a flatten; dense layers only with the event path off) runs inside it: 6 samples at a
+    time, step by step, so its spikes stay in L1 instead of a window's spike tensor being
+    written to memory and read back (:meth:`Plan._fuse_neurons_into_convs`). Same arithmetic,
+    same values.
 
 Nodes whose value never changes (inputs, and stateless ops fed only by them without synapses)
 are *static*: computed once per chunk of samples by the interpreter in float64; flatten,
