@@ -15,6 +15,7 @@ backend's only (the NumPy twins of its kernels exist to test them).
                           class's ``const_loop`` when it has one)
 ``for_class(cls, k)``     kernel ``k`` (which takes ``cls``'s step as an argument), to call
                           with that step
+``add_bias``              ``u (M, C) += bias (C,)`` (float64), rounded once to ``u``'s dtype
 ``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
 ``gemm``                  ``out = x @ w`` by scipy's BLAS (the library numba's ``np.dot`` calls)
 ``conv_gemm``             a 2-D convolution: ``im2col2d`` in L2-sized row blocks, each a ``gemm``
@@ -135,6 +136,11 @@ class NumpyKernels:
     def neuron_window(cls: type) -> Callable:
         """``T`` calls of the class's NumPy ``step`` (the reference for its ``const_loop``)."""
         return _step_over_window(cls.step)
+
+    @staticmethod
+    def add_bias(u, bias):
+        """``u += bias`` in place: float64 sums stored in ``u``'s dtype."""
+        u += bias
 
     @staticmethod
     def lowpass_scan(u, f, out, bias, a, b):

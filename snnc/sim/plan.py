@@ -475,7 +475,7 @@ class Weighted(Instr):
             bias = self.bias if self.bias is not None else np.zeros(0)
             kern.lowpass_scan(u2, f, u2, bias, self.a, self.b)
         elif self.bias is not None:
-            u += self.bias
+            kern.add_bias(u.reshape(-1, self.channels), self.bias)
 
 
 #: the longest window (``KH * KW * C``) ``conv_fma`` runs. Measured on one core against

@@ -351,6 +351,21 @@ def test_conv_fma_matches_its_numpy_twin(geom, rows, cout):
     np.testing.assert_allclose(outs[0], exact, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_bias_matches_numpy(dtype):
+    """The numba bias add == NumPy's ``u += bias`` (float64 sums stored in u's dtype)."""
+    from snnc.sim import numba_kernels as nk
+
+    rng = np.random.default_rng(9)
+    u = (rng.normal(size=(37, 24)) * 1e3).astype(dtype)
+    bias = rng.normal(size=24) * 1e-3
+    ours, ref = u.copy(), u.copy()
+    nk.add_bias(ours, bias)
+    NumpyKernels.add_bias(ref, bias)
+    np.testing.assert_array_equal(ours, ref)
+    assert not np.array_equal(ours, u)
+
+
 def test_conv_fma_refuses_partial_register_blocks():
     """Its vector stores check no bounds, so output channels that are not whole 16-column
     blocks are refused rather than written past the array."""
