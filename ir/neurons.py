@@ -33,11 +33,12 @@ Step functions advance ``n`` neurons of ``B`` samples one step in place::
 
     step(x, gain, bias, out, *state, *params)   # x, out, state: (B, n); gain, bias: (n,)
 
-A ``const_loop`` has the signature of ``step_loop`` with ``out`` of shape ``(T, B, n)``; it may
-hoist what the steps share but must round exactly as ``T`` steps do (its state is stored in its
-arrays' dtype after every step, like theirs). ``params`` is :meth:`NeuronOp.step_params` ``(dt)``. ``out`` receives ``amplitude / dt`` per
-spike. The NumPy steps transcribe nengo's (``nengo/neurons.py`` 3.2, ``nengo_loihi/neurons.py``
-1.1) operation by operation in float64, so they round exactly as nengo does.
+``params`` is :meth:`NeuronOp.step_params` ``(dt)``. ``out`` receives ``amplitude / dt`` per
+spike. A ``const_loop`` has the signature of ``step_loop`` with ``out`` of shape ``(T, B, n)``;
+it may hoist what the steps share but must round exactly as ``T`` steps do (its state is
+stored in its arrays' dtype after every step, like theirs). The NumPy steps transcribe
+nengo's (``nengo/neurons.py`` 3.2, ``nengo_loihi/neurons.py`` 1.1) operation by operation in
+float64, so they round exactly as nengo does.
 """
 
 from __future__ import annotations
