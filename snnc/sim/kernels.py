@@ -13,8 +13,6 @@ backend's only (the NumPy twins of its kernels exist to test them).
                           out, *state, *params)``, ``out (T, B, n)``, step ``t`` reading
                           ``x3[t * tstride]`` (``tstride`` 0: a constant input, which runs the
                           class's ``const_loop`` when it has one)
-``for_class(cls, k)``     kernel ``k`` (which takes ``cls``'s step as an argument), to call
-                          with that step
 ``add_bias``              ``u (M, C) += bias (C,)`` (float64), rounded once to ``u``'s dtype
 ``lowpass_scan``          nengo's ``Lowpass`` over a window of steps, with the bias added
 ``gemm``                  ``out = x @ w`` by scipy's BLAS (the library numba's ``np.dot`` calls)
@@ -22,9 +20,10 @@ backend's only (the NumPy twins of its kernels exist to test them).
 ``conv_fma``              a 2-D float32 convolution by fused multiply-adds, without im2col: each
                           output sums its window's products in im2col order, rounding once
                           per product-and-add (the numba kernel keeps the sums in registers)
-``neurons_conv_fma``      a spiking neuron layer and the ``conv_fma`` convolution that is its
-                          only reader (a dense layer: a 1x1 convolution of 1x1 images), 6
-                          samples at a time, step by step
+``neuron_conv_fma(cls)``  its steps inside the ``conv_fma`` convolution that is their only
+                          reader (a dense layer: a 1x1 convolution of 1x1 images), 6 samples
+                          at a time, step by step: ``run(x3, tstride, gain, bias, state,
+                          params, s4, w, u5, kh, kw, sy, sx, dy, dx, pt, pl)``
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
 ``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
@@ -128,11 +127,6 @@ class NumpyKernels:
         return cls.step
 
     @staticmethod
-    def for_class(cls: type, kernel: Callable) -> Callable:
-        """``kernel`` itself (the numba backend may return a copy; see there)."""
-        return kernel
-
-    @staticmethod
     def neuron_window(cls: type) -> Callable:
         """``T`` calls of the class's NumPy ``step`` (the reference for its ``const_loop``)."""
         return _step_over_window(cls.step)
@@ -226,7 +220,7 @@ class NumpyKernels:
         and multiply zeros here: both leave ``acc`` unchanged (it is never ``-0``)."""
         r, _, _, c = x4.shape
         _, oh, ow, o = u4.shape
-        cols = np.zeros((r, oh, ow, kh, kw, c), np.float32)
+        cols = np.empty((r, oh, ow, kh, kw, c), np.float32)
         NumpyKernels.im2col2d(x4, cols, sy, sx, dy, dx, pt, pl)
         cols = cols.reshape(-1, kh * kw * c)
         acc = np.zeros((cols.shape[0], o), np.float32)
@@ -235,25 +229,23 @@ class NumpyKernels:
         u4[...] = acc.reshape(u4.shape)
 
     @staticmethod
-    def neurons_conv_fma(
-        step, x3, tstride, gain, bias, state, params, s4, w, u5, kh, kw, sy, sx, dy, dx, pt, pl
-    ):
-        """``step`` (a neuron class's step, one state array) over the window's ``T`` steps,
-        then ``conv_fma`` of its spikes: ``x3 (T or 1, R, n)`` is the neurons' input
-        (``tstride`` 1, or 0 for a constant one), ``state (R, n)``, ``u5 (T, R, OH, OW, O)``
-        the convolution's output. ``s4 (6, H, W, C)`` is the numba kernel's spike buffer
-        (unused here: neurons and outputs are independent per sample, so one pass over all
-        samples computes the same values)."""
-        steps, rows = u5.shape[:2]
-        spikes = np.empty((steps, rows, state.shape[1]), s4.dtype)
-        for t in range(steps):
-            step(x3[t * tstride], gain, bias, spikes[t], state, *params)
-        NumpyKernels.conv_fma(
-            spikes.reshape(steps * rows, *s4.shape[1:]),
-            w,
-            u5.reshape(steps * rows, *u5.shape[2:]),
-            kh, kw, sy, sx, dy, dx, pt, pl,
-        )  # fmt: skip
+    def neuron_conv_fma(cls: type) -> Callable:
+        """The class's NumPy steps over the window, then ``conv_fma`` of their spikes:
+        ``x3 (T or 1, R, n)`` is the neurons' input (``tstride`` 1, or 0 for a constant one),
+        ``state (R, n)`` their one state array, ``u5 (T, R, OH, OW, O)`` the convolution's
+        output. ``s4 (6, H, W, C)`` is the numba kernel's spike buffer (unused here: neurons and
+        outputs are independent per sample, so one pass over all samples gives the same
+        values)."""
+        window = _step_over_window(cls.step)
+
+        def run(x3, tstride, gain, bias, state, params, s4, w, u5, *geometry):
+            steps, rows = u5.shape[:2]
+            spikes = np.empty((steps, rows, state.shape[1]), s4.dtype)
+            window(x3, tstride, gain, bias, spikes, state, *params)
+            x4 = spikes.reshape(steps * rows, *s4.shape[1:])
+            NumpyKernels.conv_fma(x4, w, u5.reshape(steps * rows, *u5.shape[2:]), *geometry)
+
+        return run
 
     @staticmethod
     def count_nonzero(x) -> int:

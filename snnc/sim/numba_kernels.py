@@ -32,6 +32,10 @@ name = "numba"
 
 _jit = numba.njit(cache=True, nogil=True)
 
+#: the fewest steps a window needs for a class's ``const_loop``: it makes two more passes
+#: over the neurons than the steps (the drive, the voltage in and out), paid off over steps
+CONST_MIN_STEPS = 4
+
 #: (neuron op class, loop name) -> the compiled loop
 _COMPILED: dict[tuple[type, str], Callable] = {}
 
@@ -60,7 +64,7 @@ def neuron_window(cls: type) -> Callable:
     step = neuron_step(cls)
     const = None if cls.const_loop is None else _compiled(cls, "const_loop")
     k = len(cls.state)
-    window = for_class(cls, _window)
+    window = _for_class(cls, _window)
 
     def run(x3, tstride, gain, bias, out, *args):
         if tstride == 0 and const is not None and out.shape[0] >= CONST_MIN_STEPS:
@@ -71,15 +75,23 @@ def neuron_window(cls: type) -> Callable:
     return run
 
 
-#: the fewest steps a window needs for a class's ``const_loop``: it makes two more passes
-#: over the neurons than the steps (the drive, the voltage in and out), paid off over steps
-CONST_MIN_STEPS = 4
+def neuron_conv_fma(cls: type) -> Callable:
+    """The class's steps inside the ``conv_fma`` convolution that reads them (see
+    :mod:`snnc.sim.kernels`), with its compiled step bound."""
+    step = neuron_step(cls)
+    kernel = _for_class(cls, _neurons_conv_fma)
 
-#: kernel -> its copy compiled without the on-disk cache (see :func:`for_class`)
+    def run(*args):
+        kernel(step, *args)
+
+    return run
+
+
+#: kernel -> its copy compiled without the on-disk cache (see :func:`_for_class`)
 _UNCACHED: dict[Callable, Callable] = {}
 
 
-def for_class(cls: type, kernel: Callable) -> Callable:
+def _for_class(cls: type, kernel: Callable) -> Callable:
     """``kernel`` (which takes a neuron class's compiled step as an argument) to call with
     ``cls``'s step. numba's cache index records the argument types, the step's class among
     them, and a process that cannot import that class's module fails to read the index
@@ -189,7 +201,7 @@ def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
 
 
 @_jit
-def neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5,
+def _neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5,
                      kh, kw, sy, sx, dy, dx, pt, pl):
     # 6 batch rows at a time, step by step: the neurons' spikes go to the small buffer s4
     # (FMA_ROWS, H, W, C), which conv_fma's blocks read from L1, instead of a whole window's

@@ -39,7 +39,7 @@ Neurons inside their reader
     A spiking layer whose only reader is a layer ``conv_fma`` can run (through views such as
     a flatten; dense layers only with the event path off) runs inside it: 6 samples at a
     time, step by step, so its spikes stay in L1 instead of a window's spike tensor being
-    written to memory and read back (:meth:`Plan._fuse_neurons_into_convs`). Same arithmetic,
+    written to memory and read back (:meth:`Plan._fuse_neurons`). Same arithmetic,
     same values.
 
 Nodes whose value never changes (inputs, and stateless ops fed only by them without synapses)
@@ -249,8 +249,7 @@ class Neurons(Instr):
             )
 
         self.node, self.src = node, src
-        self.op_class = cls
-        self.step = plan.kernels.neuron_step(cls)
+        self.cls = cls
         self.window = plan.kernels.neuron_window(cls)
         self.gain, self.bias = per_neuron(op.gain), per_neuron(op.bias)
         self.params = tuple(op.step_params(plan.dt))
@@ -405,11 +404,11 @@ class Weighted(Instr):
         )
 
     def absorb(self, nrn: Neurons) -> None:
-        """Compute the neuron layer ``nrn`` inside this convolution (``neurons_conv_fma``):
+        """Compute the neuron layer ``nrn`` inside this convolution (``neuron_conv_fma``):
         6 samples at a time, step by step, its spikes stay in a small buffer in L1 instead of
         a window's spike tensor written to memory and read back. Its state becomes ours."""
         self.feeder = nrn
-        self.fused = self.kernels.for_class(nrn.op_class, self.kernels.neurons_conv_fma)
+        self.fused = self.kernels.neuron_conv_fma(nrn.cls)
         self.event = "never"  # the event path reads the spikes from memory
         self.state = {**self.state, **nrn.state}
         self.init = {**self.init, **nrn.init}
@@ -432,7 +431,7 @@ class Weighted(Instr):
         s4 = fr.buffers[f"{self.node}:spikes"].reshape((FMA_ROWS, *self.in4))
         u5 = fr.view(self.node).reshape((n, rows, *self.out4))
         self.fused(
-            nrn.step, x3, 0 if static else 1, nrn.gain, nrn.bias, state, nrn.params, s4,
+            x3, 0 if static else 1, nrn.gain, nrn.bias, state, nrn.params, s4,
             self.w, u5, *self.fma_args,
         )  # fmt: skip
 
@@ -583,7 +582,7 @@ class Plan:
         for n in self.order:
             if n in self.dynamic and n not in self.absorbed:
                 self._build(n)
-        self._fuse_neurons_into_convs(set(record))
+        self._fuse_neurons(set(record))
         inside = sorted(set(record) & self.absorbed)
         if inside:
             raise SnncError(
@@ -595,7 +594,7 @@ class Plan:
                 self.instrs.append(Filter(self, f"{n}!true", n, self.moved[n]))
                 self.shapes[f"{n}!true"] = self.shapes[n]
 
-    def _fuse_neurons_into_convs(self, record: set[str]) -> None:
+    def _fuse_neurons(self, record: set[str]) -> None:
         """Let each weighted layer that ``conv_fma`` can run compute the spiking neuron layer
         it reads (:meth:`Weighted.absorb`), directly or through views (a flatten), when that
         layer has no other reader: no other user, not an output, not probed. Same arithmetic,
