@@ -23,7 +23,8 @@ backend's only (the NumPy twins of its kernels exist to test them).
 ``neuron_conv_fma(cls)``  its steps inside the ``conv_fma`` convolution that is their only
                           reader (a dense layer: a 1x1 convolution of 1x1 images), 6 samples
                           at a time, step by step: ``run(x3, tstride, gain, bias, state,
-                          params, s4, w, u5, kh, kw, sy, sx, dy, dx, pt, pl)``
+                          params, s4, w, u5, mode, kh, kw, sy, sx, dy, dx, pt, pl)``; the
+                          product over every input or over the non-zero ones (``mode``)
 ``im2col2d``              the windows of a 2-D convolution as GEMM rows (no padding copies)
 ``count_nonzero``         how many entries are non-zero (the event-driven path's density test)
 ``gather_dense``          ``x @ w`` visiting only the non-zero entries of ``x`` (spikes)
@@ -56,6 +57,10 @@ FMA_COLS = 16
 #: batch rows per register block of ``conv_fma``: 6 rows x 16 columns are 12 accumulators of
 #: 8 lanes, which with two weight vectors and a broadcast fill the 16 AVX registers
 FMA_ROWS = 6
+#: how ``neuron_conv_fma`` computes its product: ``conv_fma``'s blocks over every input, the
+#: same multiply-adds over the non-zero inputs only, or the cheaper of the two per block of
+#: rows (the same sums bit for bit whichever runs: skipped zeros would add exact zeros)
+FUSED_DENSE, FUSED_EVENTS, FUSED_AUTO = 0, 1, 2
 
 
 def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
@@ -235,15 +240,17 @@ class NumpyKernels:
         ``state (R, n)`` their one state array, ``u5 (T, R, OH, OW, O)`` the convolution's
         output. ``s4 (6, H, W, C)`` is the numba kernel's spike buffer (unused here: neurons and
         outputs are independent per sample, so one pass over all samples gives the same
-        values)."""
+        values). ``mode`` (:data:`FUSED_DENSE`, ...) changes the numba kernel's speed only. Returns
+        how many blocks of 6 samples x 1 step ran event-driven (the numba kernel's count)."""
         window = _step_over_window(cls.step)
 
-        def run(x3, tstride, gain, bias, state, params, s4, w, u5, *geometry):
+        def run(x3, tstride, gain, bias, state, params, s4, w, u5, mode, *geometry):
             steps, rows = u5.shape[:2]
             spikes = np.empty((steps, rows, state.shape[1]), s4.dtype)
             window(x3, tstride, gain, bias, spikes, state, *params)
             x4 = spikes.reshape(steps * rows, *s4.shape[1:])
             NumpyKernels.conv_fma(x4, w, u5.reshape(steps * rows, *u5.shape[2:]), *geometry)
+            return 0  # blocks whose product ran over the non-zero spikes only: none here
 
         return run
 

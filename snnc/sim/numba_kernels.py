@@ -25,12 +25,16 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from snnc.sim.kernels import FMA_COLS, FMA_ROWS
-from snnc.sim.simd import vbcast, vfma, vload, vstore, vzero
+from snnc.sim.kernels import FMA_COLS, FMA_ROWS, FUSED_AUTO, FUSED_EVENTS
+from snnc.sim.simd import popcount, vbcast, vfma, vload, vnonzero, vput8, vstore, vzero
 
 name = "numba"
 
 _jit = numba.njit(cache=True, nogil=True)
+#: for the small helpers of the fused kernel's event-driven product: inlined where they are
+#: called, so numba drops the reference counting of their array arguments (an atomic add and
+#: subtract per array and call: measured ~100 ns per image on workload A's dense layer)
+_jit_inline = numba.njit(cache=True, nogil=True, inline="always")
 
 #: the fewest steps a window needs for a class's ``const_loop``: it makes two more passes
 #: over the neurons than the steps (the drive, the voltage in and out), paid off over steps
@@ -82,7 +86,7 @@ def neuron_conv_fma(cls: type) -> Callable:
     kernel = _for_class(cls, _neurons_conv_fma)
 
     def run(*args):
-        kernel(step, *args)
+        return kernel(step, *args)
 
     return run
 
@@ -195,28 +199,203 @@ def conv_fma(x4, w, u4, kh, kw, sy, sx, dy, dx, pt, pl):
     # pixel keeps its sums in registers while it reads the window's taps in place (the GEMM
     # spent as long packing these narrow shapes as multiplying)
     _fma_check(w, u4.shape[3])
-    taps = _fma_taps(x4.shape[1:], u4.shape[1:], kh, kw, sy, sx, dy, dx, pt, pl)
+    xoff, woff, ntap = _fma_taps(x4.shape[1:], u4.shape[1:], kh, kw, sy, sx, dy, dx, pt, pl)
     xf, wf, uf = x4.reshape(-1), w.reshape(-1), u4.reshape(-1)
-    _fma_rows(xf, wf, uf, 0, x4.shape[0], x4[0].size, x4.shape[3], u4.shape[3], *taps)
+    _fma_rows(xf, wf, uf, 0, x4.shape[0], x4[0].size, x4.shape[3], u4.shape[3], xoff, woff, ntap)
 
 
 @_jit
-def _neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5,
+def _neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5, mode,
                      kh, kw, sy, sx, dy, dx, pt, pl):
     # 6 batch rows at a time, step by step: the neurons' spikes go to the small buffer s4
-    # (FMA_ROWS, H, W, C), which conv_fma's blocks read from L1, instead of a whole window's
-    # spike tensor written out and read back (the neurons' only user is this convolution)
+    # (FMA_ROWS, H, W, C), which the product reads from L1, instead of a whole window's
+    # spike tensor written out and read back (the neurons' only user is this convolution).
+    # The product: conv_fma's register blocks over every input, or the same fused
+    # multiply-adds over each window's non-zero inputs only (_window_list, _gather); skipped
+    # zeros would add exact zeros in the same order, so both give the same sums bit for bit,
+    # and `mode` (FUSED_DENSE / FUSED_EVENTS / FUSED_AUTO) picks by speed alone. Neurons are
+    # independent per sample, so stepping one row or six at a time gives the same spikes
     _fma_check(w, u5.shape[4])
-    taps = _fma_taps(s4.shape[1:], u5.shape[2:], kh, kw, sy, sx, dy, dx, pt, pl)
+    xoff, woff, ntap = _fma_taps(s4.shape[1:], u5.shape[2:], kh, kw, sy, sx, dy, dx, pt, pl)
     steps, rows = u5.shape[0], u5.shape[1]
     img, oimg, c, o = s4[0].size, u5[0, 0].size, s4.shape[3], u5.shape[4]
+    wrow = woff // o  # per tap, the weight row of its channel 0
+    # cost model per image (ns, see _EVENT_NS_PER_BLOCK): the register blocks' multiply-adds
+    # against listing each window's spikes and summing their weights (per spike listed in a
+    # window, or per spike counted in the image: in its windows, on average)
+    tap_sum = np.sum(ntap)
+    dense_ns = tap_sum * c * o * _DENSE_NS_PER_MAC
+    list_ns = tap_sum * (c / 8) * _EVENT_NS_PER_BLOCK
+    use_ns = (o // 64 + (o % 64) // 32 + (o % 32 > 0)) * _EVENT_NS_PER_USE  # _gather's passes
+    spike_ns = tap_sum / (img / c) * use_ns
+    lx = np.empty(kh * kw * c + 8, np.int32)  # one window's list (8 spare: vput8 writes 8)
+    lw = np.empty(kh * kw * c + 8, np.int32)
     s2 = s4.reshape((s4.shape[0], img))
     sf, wf, uf = s4.reshape(-1), w.reshape(-1), u5.reshape(-1)
+    # FUSED_AUTO counts the spikes of the first block and of every (_AUTO_SKIP + 1)-th dense
+    # one to choose their product; an event-driven block checks its listed spikes after
+    events = mode == FUSED_EVENTS
+    count = mode == FUSED_AUTO
+    # event-driven, large images are stepped one at a time, so each one's spikes are still
+    # in L1 / L2 when listed (6 rows of workload B's first layer are 519 KB)
+    per_row = img * s4.itemsize > _ROW_STEP_BYTES
+    skip = 0
+    n_events = 0
     for r0 in range(0, rows, FMA_ROWS):
         r1 = min(r0 + FMA_ROWS, rows)
+        nr = r1 - r0
         for t in range(steps):
-            step(x3[t * tstride, r0:r1], gain, bias, s2[: r1 - r0], state[r0:r1], *params)
-            _fma_rows(sf, wf, uf, (t * rows + r0) * oimg, r1 - r0, img, c, o, *taps)
+            x = x3[t * tstride]
+            ub = (t * rows + r0) * oimg
+            if not (events and per_row) or count:
+                step(x[r0:r1], gain, bias, s2[:nr], state[r0:r1], *params)
+            if count:
+                spikes = _count_nonzero8(sf, nr * img)
+                events = nr * list_ns + spikes * spike_ns < nr * dense_ns
+                count, skip = False, _AUTO_SKIP
+                if events and per_row:  # stepped already: list from the block
+                    for i in range(nr):
+                        u = ub + i * oimg
+                        _gather_image(sf, i * img, wf, uf, u, xoff, wrow, ntap, lx, lw, c, o)
+                    n_events += 1
+                    continue
+            if not events:
+                _fma_rows(sf, wf, uf, ub, nr, img, c, o, xoff, woff, ntap)
+                skip -= 1
+                count = mode == FUSED_AUTO and skip < 0
+                continue
+            uses = 0
+            for i in range(nr):
+                if per_row:
+                    r = r0 + i
+                    step(x[r : r + 1], gain, bias, s2[:1], state[r : r + 1], *params)
+                base, u = 0 if per_row else i * img, ub + i * oimg
+                uses += _gather_image(sf, base, wf, uf, u, xoff, wrow, ntap, lx, lw, c, o)
+            n_events += 1
+            if mode == FUSED_AUTO and nr * list_ns + uses * use_ns > nr * dense_ns:
+                events, skip = False, _AUTO_SKIP
+    return n_events
+
+
+#: the bytes of one image's spikes above which the event-driven product steps the neurons
+#: one image at a time (not 6): a block of 6 no longer stays in L2 beside the weights
+_ROW_STEP_BYTES = 64 << 10
+
+
+@_jit_inline
+def _gather_image(sf, base, wf, uf, ub, xoff, wrow, ntap, lx, lw, c, o):
+    # the event-driven product of the image sf[base ...]: each window's listed spikes, summed
+    # into its outputs uf[ub + px * o ...]; returns how many were listed (no *args in the
+    # calls: numba cannot inline a call with them)
+    uses = 0
+    for px in range(ntap.shape[0]):
+        n = _window_list(sf, base, c, xoff[px], wrow[px], ntap[px], lx, lw)
+        _gather(sf, base, wf, uf, ub + px * o, lx, lw, n, o)
+        uses += n
+    return uses
+
+
+#: the fused kernel's cost model, ns on AVX2 (EPYC, 2.45 GHz, one core), fitted by
+#: benchmarks/fused_cost.py on the layer shapes of benchmarks/kernel_speed.py's workloads at
+#: 5-30% spike density: per multiply-add of the register blocks; per 8 inputs of a window
+#: listed; per listed input and pass of _gather (up to 64 output columns). The two event
+#: terms are correlated (fits of different runs trade one for the other, and single
+#: predictions are off by up to 1.6x), but the product they pick was the faster one
+#: measured at 22 of 24 points; at the other two (20-30% density) both were within 10%
+_DENSE_NS_PER_MAC = 0.036
+_EVENT_NS_PER_BLOCK = 4.6
+_EVENT_NS_PER_USE = 4.8
+#: after a block run dense, this many more run dense before the spikes are counted again
+#: (density changes slowly from step to step)
+_AUTO_SKIP = 7
+
+#: row m: the numbers of the set bits of m, ascending (then zeros)
+_LANE_TABLE = np.array(
+    [[b for b in range(8) if m >> b & 1] + [0] * (8 - bin(m).count("1")) for m in range(256)],
+    np.int32,
+)
+
+
+@_jit_inline
+def _count_nonzero8(sf, n):
+    # the non-zero entries of sf[:n], 8 at a time (the tail one by one)
+    k = 0
+    for i in range(0, n - 7, 8):
+        k += popcount(vnonzero(sf, i))
+    for i in range(n - n % 8, n):
+        k += sf[i] != 0
+    return k
+
+
+@_jit_inline
+def _window_list(sf, base, c, xoff, wrow, ntap, lx, lw):
+    # the non-zero inputs of one window of the image sf[base ...], taps in order, channels
+    # ascending: their offsets in the image (lx) and weight rows (lw). Eight at a time without
+    # a branch: the mask of the non-zero lanes selects a table row of their lane numbers,
+    # stored in one vector and kept up to the mask's popcount
+    n = 0
+    for t in range(ntap):
+        xo, wr = xoff[t], wrow[t]
+        for k in range(0, c - 7, 8):
+            m = vnonzero(sf, base + xo + k)
+            vput8(lx, n, _LANE_TABLE, m, xo + k)
+            vput8(lw, n, _LANE_TABLE, m, wr + k)
+            n += popcount(m)
+        for k in range(c - c % 8, c):
+            lx[n] = xo + k
+            lw[n] = wr + k
+            n += sf[base + xo + k] != 0
+    return n
+
+
+@_jit_inline
+def _gather(sf, base, wf, uf, u, lx, lw, n, o):
+    # one window's outputs uf[u : u + o] from its n listed inputs: the sums stay in
+    # registers, 64 (then 32, then 16) columns at a time
+    for j in range(0, o - 63, 64):
+        _gather_64(sf, base, wf, uf, u + j, lx, lw, n, o, j)
+    for j in range(o - o % 64, o - 31, 32):
+        _gather_32(sf, base, wf, uf, u + j, lx, lw, n, o, j)
+    if o % 32:
+        _gather_16(sf, base, wf, uf, u + o - 16, lx, lw, n, o, o - 16)
+
+
+@_jit
+def _gather_64(sf, base, wf, uf, u, lx, lw, n, o, j):
+    a0, a1, a2, a3 = vzero(), vzero(), vzero(), vzero()
+    a4, a5, a6, a7 = vzero(), vzero(), vzero(), vzero()
+    for e in range(n):
+        x = vbcast(sf, base + lx[e])
+        q = lw[e] * o + j
+        a0, a1 = vfma(x, vload(wf, q), a0), vfma(x, vload(wf, q + 8), a1)
+        a2, a3 = vfma(x, vload(wf, q + 16), a2), vfma(x, vload(wf, q + 24), a3)
+        a4, a5 = vfma(x, vload(wf, q + 32), a4), vfma(x, vload(wf, q + 40), a5)
+        a6, a7 = vfma(x, vload(wf, q + 48), a6), vfma(x, vload(wf, q + 56), a7)
+    for i, v in enumerate((a0, a1, a2, a3, a4, a5, a6, a7)):
+        vstore(uf, u + 8 * i, v)
+
+
+@_jit
+def _gather_32(sf, base, wf, uf, u, lx, lw, n, o, j):
+    a0, a1, a2, a3 = vzero(), vzero(), vzero(), vzero()
+    for e in range(n):
+        x = vbcast(sf, base + lx[e])
+        q = lw[e] * o + j
+        a0, a1 = vfma(x, vload(wf, q), a0), vfma(x, vload(wf, q + 8), a1)
+        a2, a3 = vfma(x, vload(wf, q + 16), a2), vfma(x, vload(wf, q + 24), a3)
+    for i, v in enumerate((a0, a1, a2, a3)):
+        vstore(uf, u + 8 * i, v)
+
+
+@_jit
+def _gather_16(sf, base, wf, uf, u, lx, lw, n, o, j):
+    a0, a1 = vzero(), vzero()
+    for e in range(n):
+        x = vbcast(sf, base + lx[e])
+        q = lw[e] * o + j
+        a0, a1 = vfma(x, vload(wf, q), a0), vfma(x, vload(wf, q + 8), a1)
+    vstore(uf, u, a0)
+    vstore(uf, u + 8, a1)
 
 
 @_jit
@@ -249,7 +428,7 @@ def _fma_taps(in3, out3, kh, kw, sy, sx, dy, dx, pt, pl):
     return xoff, woff, ntap
 
 
-@_jit
+@_jit_inline
 def _fma_rows(xf, wf, uf, u0, rows, img, c, o, xoff, woff, ntap):
     # images xf[r * img ...] -> outputs uf[u0 + r * oimg ...]; rows of a block share the
     # pixel, so they share its taps; a block's 6 input images (and the 16 columns of w) stay
@@ -268,7 +447,7 @@ def _fma_rows(xf, wf, uf, u0, rows, img, c, o, xoff, woff, ntap):
                         _fma_1x16(xf, wf, uf, xo, wo, n, c, o, i * img, ub + (i - r) * oimg, j)
 
 
-@_jit
+@_jit_inline
 def _fma_6x16(xf, wf, uf, xoff, woff, n, c, o, xb, img, ub, oimg, j):
     a0, a1, b0, b1, c0, c1 = vzero(), vzero(), vzero(), vzero(), vzero(), vzero()
     d0, d1, e0, e1, f0, f1 = vzero(), vzero(), vzero(), vzero(), vzero(), vzero()
@@ -295,7 +474,7 @@ def _fma_6x16(xf, wf, uf, xoff, woff, n, c, o, xb, img, ub, oimg, j):
         vstore(uf, ub + i * oimg + 8, hi)
 
 
-@_jit
+@_jit_inline
 def _fma_1x16(xf, wf, uf, xoff, woff, n, c, o, xb, ub, j):
     a0, a1 = vzero(), vzero()
     for t in range(n):

@@ -36,11 +36,13 @@ Instructions (one class per kernel family, chosen through :data:`BUILDERS`, keye
 =================== =========================================================================
 
 Neurons inside their reader
-    A spiking layer whose only reader is a layer ``conv_fma`` can run (through views such as
-    a flatten; dense layers only with the event path off) runs inside it: 6 samples at a
-    time, step by step, so its spikes stay in L1 instead of a window's spike tensor being
-    written to memory and read back (:meth:`Plan._fuse_neurons`). Same arithmetic,
-    same values.
+    A spiking layer whose only reader is a float32 dense layer or convolution (through views
+    such as a flatten) runs inside it: 6 samples at a time, step by step, so its spikes stay
+    in L1 instead of a window's spike tensor being written to memory and read back
+    (:meth:`Plan._fuse_neurons`). The product is ``conv_fma``'s register blocks, or the same
+    fused multiply-adds over the listed non-zero spikes only, whichever the kernel's cost
+    model says is cheaper for each block of 6 samples and 1 step (``event="auto"``): skipped
+    zeros would add exact zeros, so both give the same values.
 
 Nodes whose value never changes (inputs, and stateless ops fed only by them without synapses)
 are *static*: computed once per chunk of samples by the interpreter in float64; flatten,
@@ -63,7 +65,14 @@ from snnc.ir.interpreter import KERNELS, run_kernel
 from snnc.ir.neurons import NeuronOp
 from snnc.ir.ops import resolve_padding
 from snnc.ir.traits import Neuron, ShapeOnly
-from snnc.sim.kernels import FMA_COLS, FMA_ROWS, lowpass_coefficients
+from snnc.sim.kernels import (
+    FMA_COLS,
+    FMA_ROWS,
+    FUSED_AUTO,
+    FUSED_DENSE,
+    FUSED_EVENTS,
+    lowpass_coefficients,
+)
 
 #: cost model of the event-driven path against the GEMM path ("auto" takes the cheaper one,
 #: per window). Event-driven: ns per input element scanned for non-zeros, per *use* of a
@@ -322,8 +331,9 @@ class Weighted(Instr):
     weight ``(KH * KW * C, O)``; ``im2col2d`` writes zeros for padded cells, so no padded copy
     of the input is made (1x1 convolutions multiply the input itself). In float32, a
     convolution with ``KH * KW * C <= FMA_MAX_K`` and ``O`` a multiple of 16 runs ``conv_fma``
-    instead: no im2col, sums kept in registers (1.15-1.5x the GEMM's rate, measured), and it
-    can compute the spiking layer it reads itself (:meth:`absorb`).
+    instead: no im2col, sums kept in registers (1.15-1.5x the GEMM's rate, measured). In
+    float32, any layer with ``O`` a multiple of 16 can compute the spiking layer it reads
+    itself (:meth:`absorb`), with its product over the spikes it lists or over all of them.
     """
 
     def __init__(self, plan: Plan, node: str, src: str, tau: float | None, event_ok: bool):
@@ -344,12 +354,8 @@ class Weighted(Instr):
             self.a, self.b = lowpass_coefficients(tau, plan.dt)
             self.state[f"{node}:syn"] = (self.out_size,)
         w = np.asarray(op.weight, plan.dtype)
-        # conv_fma can run it: float32, a window it keeps fast, whole register blocks
-        self.fma_ok = (
-            plan.dtype == np.float32
-            and math.prod(w.shape[:-1]) <= FMA_MAX_K
-            and w.shape[-1] % FMA_COLS == 0
-        )
+        # conv_fma's register blocks can run it: float32, whole blocks of 16 columns
+        self.fma_ok = plan.dtype == np.float32 and w.shape[-1] % FMA_COLS == 0
         if isinstance(op, ops.Dense):
             self.conv = None
             self.fma = False  # the GEMM is faster alone; conv_fma only to absorb neurons
@@ -387,15 +393,17 @@ class Weighted(Instr):
         self.cols = (*o_sp, kh, kw, cin)
         pointwise = (kh, kw) == (1, 1) and strides == (1, 1) and not any(sum(pads, ()))
         self.im2col = not pointwise
-        self.fma = self.im2col and self.fma_ok
+        # conv_fma alone, when faster than im2col + GEMM: windows up to FMA_MAX_K
+        self.fma = self.im2col and self.fma_ok and kh * kw * cin <= FMA_MAX_K
         self.fma_args = (kh, kw, *self.conv)
         if self.im2col and not self.fma:
             self.block = cols_block(self.cols, plan.dtype.itemsize)
             self.fixed = {f"{node}:cols": self.block * math.prod(self.cols)}
 
     def can_absorb(self, nrn: Neurons) -> bool:
-        """Can this layer compute ``nrn`` (its input, the unfiltered spikes) itself? conv_fma
-        must be able to run it (a dense layer as a 1x1 convolution), one sample per neuron row,
+        """Can this layer compute ``nrn`` (its input, the unfiltered spikes) itself? conv_fma's
+        blocks must be able to run it (a dense layer as a 1x1 convolution; any window: the
+        product over the non-zero spikes is what usually runs), one sample per neuron row,
         and the neuron class must keep one state array (the fused kernel passes one)."""
         return (
             self.fma_ok
@@ -406,10 +414,14 @@ class Weighted(Instr):
     def absorb(self, nrn: Neurons) -> None:
         """Compute the neuron layer ``nrn`` inside this convolution (``neuron_conv_fma``):
         6 samples at a time, step by step, its spikes stay in a small buffer in L1 instead of
-        a window's spike tensor written to memory and read back. Its state becomes ours."""
+        a window's spike tensor written to memory and read back. The product runs over every
+        spike or over the non-zero ones only (chosen per block of 6 samples and 1 step under
+        ``event="auto"``). Its state becomes ours."""
         self.feeder = nrn
         self.fused = self.kernels.neuron_conv_fma(nrn.cls)
-        self.event = "never"  # the event path reads the spikes from memory
+        self.fused_mode = {"auto": FUSED_AUTO, "always": FUSED_EVENTS}.get(
+            self.event, FUSED_DENSE
+        )
         self.state = {**self.state, **nrn.state}
         self.init = {**self.init, **nrn.init}
         self.fixed = {**self.fixed, f"{self.node}:spikes": FMA_ROWS * nrn.size}
@@ -430,10 +442,15 @@ class Weighted(Instr):
         (state,) = (fr.rows_of(k) for k in nrn.state_keys)
         s4 = fr.buffers[f"{self.node}:spikes"].reshape((FMA_ROWS, *self.in4))
         u5 = fr.view(self.node).reshape((n, rows, *self.out4))
-        self.fused(
+        n_events = self.fused(
             x3, 0 if static else 1, nrn.gain, nrn.bias, state, nrn.params, s4,
-            self.w, u5, *self.fma_args,
+            self.w, u5, self.fused_mode, *self.fma_args,
         )  # fmt: skip
+        if self.event != "never":
+            blocks = -(-rows // FMA_ROWS) * n
+            counts = fr.modes.setdefault(self.node, [0, 0])
+            counts[0] += n_events
+            counts[1] += blocks - n_events
 
     def run(self, fr: Frame) -> None:
         n, rows = fr.n, fr.rows
@@ -598,19 +615,11 @@ class Plan:
         """Let each weighted layer that ``conv_fma`` can run compute the spiking neuron layer
         it reads (:meth:`Weighted.absorb`), directly or through views (a flatten), when that
         layer has no other reader: no other user, not an output, not probed. Same arithmetic,
-        so the same spikes and values.
-
-        Fusing forgoes the event-driven path, which reads the spikes from memory: so never
-        when it is forced (``event="always"``), and for dense layers only when it is off
-        (``"never"``): a dense layer's event path pays from 15-20% spike density down, and
-        its fusion gained ~9% on workload A, while a convolution's event path pays only
-        below ~10-15% and its fusion gained 25-30% (both measured; the decision depends on
-        the plan's mode, not the backend's, so both backends run the same schedule)."""
-        if self.event == "always":
-            return
+        so the same spikes and values (the fused kernel has its own event-driven product,
+        which lists the spikes while they are in L1)."""
         by_node = {ins.node: ins for ins in self.instrs}
         for ins in list(self.instrs):
-            if not isinstance(ins, Weighted) or (ins.conv is None and self.event != "never"):
+            if not isinstance(ins, Weighted):
                 continue
             nrn = by_node.get(self.alias.get(ins.src, ins.src))
             if isinstance(nrn, Neurons) and self._sole_reader(nrn.node, ins.node, record):

@@ -15,6 +15,7 @@ from snnc.ir import neurons, ops
 from snnc.ir.interpreter import run_kernel
 from snnc.sim import Simulator, lowpass_coefficients, simulate
 from snnc.sim.kernels import NumpyKernels
+from snnc.sim.plan import EVENT_MODES
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_SRC = ROOT / "snnc" / "sim"
@@ -418,19 +419,26 @@ def _conv_chain():
     return g, x, (a1, a2), (c2, c3)
 
 
+@pytest.mark.parametrize("event", EVENT_MODES)
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_neurons_read_only_by_conv_fma_are_fused(backend):
-    """In float32, each IF layer whose only reader is a conv_fma convolution runs inside it
-    (constant and changing inputs): the convolutions' values equal the unfused plan's (the
-    IF layers probed) bit for bit, on both backends; float64 fuses nothing."""
+def test_neurons_read_only_by_conv_fma_are_fused(backend, event):
+    """In float32, each IF layer whose only reader is a convolution runs inside it (constant
+    and changing inputs), in every event mode: the convolutions' values equal the unfused
+    plan's (the IF layers probed, conv_fma over every spike) bit for bit, on both backends;
+    float64 fuses nothing."""
     from snnc.sim.plan import Neurons, Weighted
 
     g, x, nrns, convs = _conv_chain()
-    fused = Simulator(g, dtype=np.float32, probes=list(convs), readout="raw", backend=backend)
+    fused = Simulator(
+        g, dtype=np.float32, probes=list(convs), readout="raw", backend=backend, event=event
+    )
     feeders = {i.node: i.feeder.node for i in fused.plan.instrs if getattr(i, "feeder", None)}
     assert feeders == dict(zip(convs, nrns, strict=True))
     assert not any(isinstance(i, Neurons) and i.node in nrns for i in fused.plan.instrs)
-    plain = Simulator(g, dtype=np.float32, probes=[*convs, *nrns], readout="raw", backend=backend)
+    probes = [*convs, *nrns]
+    plain = Simulator(
+        g, dtype=np.float32, probes=probes, readout="raw", backend=backend, event="never"
+    )
     assert not any(getattr(i, "feeder", None) for i in plain.plan.instrs)
     f64 = Simulator(g, dtype=np.float64, backend=backend)
     assert not any(isinstance(i, Weighted) and i.feeder for i in f64.plan.instrs)
@@ -449,10 +457,10 @@ def test_neurons_read_only_by_conv_fma_are_fused(backend):
 @pytest.mark.parametrize("synapse", [None, SYN])
 def test_dense_absorbs_neurons_through_a_flatten(synapse):
     """IF (3x3x4) -> flatten (with or without a synapse, which moves after the weights) ->
-    dense with 16 units, event path off: the dense layer runs the IF layer inside conv_fma
-    as a 1x1 convolution; its values equal the unfused plan's (IF probed) up to the GEMM's
-    rounding, and the numba and NumPy backends agree bit for bit. With the event path on
-    (auto), dense layers keep their own neurons (sparse spikes pay there)."""
+    dense with 16 units: the dense layer runs the IF layer inside its fused kernel as a 1x1
+    convolution, in every event mode. Its values equal the unfused plan's (IF probed) up to
+    the GEMM's rounding; the event modes (the product over the listed spikes, over every
+    spike, or either per block) and the numba and NumPy backends agree bit for bit."""
     net = _Net("flat", (3, 3, 2))
     c = net.conv(net.inputs[0], (1, 1), 4)
     a = net.add(neurons.IF(gain=net.rng.uniform(100, 400, size=4), bias=60.0, amplitude=0.01), c)
@@ -461,24 +469,85 @@ def test_dense_absorbs_neurons_through_a_flatten(synapse):
     net.output(d)
     g, x = net.done()
     runs = {}
-    for name, probes, backend in (
-        ("fused", [d], "numba"),
-        ("numpy", [d], "numpy"),
-        ("plain", [d, a], "numba"),
+    for event in EVENT_MODES:
+        for backend in ("numba", "numpy"):
+            sim = Simulator(
+                g, dtype=np.float32, probes=[d], readout="raw", backend=backend, event=event
+            )
+            feeders = [i.feeder.node for i in sim.plan.instrs if getattr(i, "feeder", None)]
+            assert feeders == [a]
+            sim.run(x, 120)
+            runs[event, backend] = sim.probe_data[d]
+            if backend == "numba" and event == "always":
+                assert sim.modes[d][1] == 0 and sim.modes[d][0] > 0
+    plain = Simulator(g, dtype=np.float32, probes=[d, a], readout="raw", event="never")
+    assert not any(getattr(i, "feeder", None) for i in plain.plan.instrs)
+    plain.run(x, 120)
+    for key, run in runs.items():
+        np.testing.assert_array_equal(run, runs["never", "numba"], err_msg=str(key))
+    np.testing.assert_allclose(runs["never", "numba"], plain.probe_data[d], rtol=1e-5, atol=1e-4)
+    assert np.abs(plain.probe_data[d]).max() > 1
+
+
+_FUSED_GEOMETRIES = [
+    # (H, W, C), (KH, KW), (sy, sx, dy, dx, pt, pl), O: channels with an 8-lane tail, 64- /
+    # 32- / 16-column passes, padding, a dense layer as a 1x1 convolution of a 1x1 image
+    ((6, 6, 16), (3, 3), (2, 2, 1, 1, 0, 0), 32),
+    ((5, 4, 5), (3, 2), (1, 2, 2, 1, 2, 0), 48),
+    ((7, 7, 3), (3, 3), (1, 1, 1, 1, 1, 1), 80),
+    ((1, 1, 131), (1, 1), (1, 1, 1, 1, 0, 0), 64),
+    ((1, 1, 40), (1, 1), (1, 1, 1, 1, 0, 0), 144),
+    # an image over 64 KB: stepped one sample at a time when event-driven
+    ((64, 64, 5), (3, 3), (2, 2, 1, 1, 1, 0), 16),
+]
+
+
+@pytest.mark.parametrize("geom", _FUSED_GEOMETRIES)
+@pytest.mark.parametrize("rate", [0.02, 0.3, 1.5])
+def test_fused_kernel_modes_agree(geom, rate):
+    """``neuron_conv_fma`` over a changing input, 13 samples (two 6-row blocks and one row
+    left), 9 steps: the product over every spike (FUSED_DENSE), over the listed non-zero
+    spikes (FUSED_EVENTS) and the per-block choice (FUSED_AUTO) give the same outputs and
+    voltages bit for bit, equal to the NumPy twin's; at ``rate`` 1.5 some neurons spike more
+    than once a step. FUSED_EVENTS counts every block as event-driven, FUSED_DENSE none;
+    on a dense layer (a 1x1 image) FUSED_AUTO lists sparse spikes and multiplies saturated
+    ones."""
+    from snnc.sim import numba_kernels as nk
+    from snnc.sim.kernels import FUSED_AUTO, FUSED_DENSE, FUSED_EVENTS
+
+    (h, w_, c), (kh, kw), conv, o = geom
+    sy, sx, dy, dx, pt, pl = conv
+    oh = (h + 2 * pt - (kh - 1) * dy - 1) // sy + 1
+    ow = (w_ + 2 * pl - (kw - 1) * dx - 1) // sx + 1
+    rows, steps, n = 13, 9, h * w_ * c
+    rng = np.random.default_rng(o + c)
+    x3 = rng.random((steps, rows, n)).astype(np.float32)
+    gain = rng.uniform(0, 2 * rate / 1e-3, n)  # mean drive `rate` spikes per step
+    bias = np.zeros(n)
+    w = rng.normal(size=(kh * kw * c, o)).astype(np.float32)
+    params = (1e-3, 0.01)  # dt, amplitude
+    v0 = rng.random((rows, n)).astype(np.float32)
+    runs = {}
+    for name, kernels, mode in (
+        ("dense", nk, FUSED_DENSE),
+        ("events", nk, FUSED_EVENTS),
+        ("auto", nk, FUSED_AUTO),
+        ("numpy", NumpyKernels, FUSED_DENSE),
     ):
-        sim = Simulator(
-            g, dtype=np.float32, probes=probes, readout="raw", backend=backend, event="never"
-        )
-        feeders = [i.feeder.node for i in sim.plan.instrs if getattr(i, "feeder", None)]
-        assert feeders == ([] if name == "plain" else [a])
-        sim.run(x, 120)
-        runs[name] = sim.probe_data[d]
-    np.testing.assert_array_equal(runs["fused"], runs["numpy"])
-    np.testing.assert_allclose(runs["fused"], runs["plain"], rtol=1e-5, atol=1e-4)
-    assert np.abs(runs["plain"]).max() > 1
-    for backend in ("numba", "numpy"):
-        sim = Simulator(g, dtype=np.float32, backend=backend, event="auto")
-        assert not any(getattr(i, "feeder", None) for i in sim.plan.instrs)
+        v = v0.copy()
+        u5 = np.full((steps, rows, oh, ow, o), np.nan, np.float32)
+        s4 = np.zeros((6, h, w_, c), np.float32)
+        fused = kernels.neuron_conv_fma(neurons.IF)
+        count = fused(x3, 1, gain, bias, v, params, s4, w, u5, mode, kh, kw, *conv)
+        runs[name] = u5, v, count
+    blocks = 3 * steps
+    assert runs["events"][2] == blocks and runs["dense"][2] == 0
+    if (h, w_) == (1, 1) and rate != 0.3:
+        assert runs["auto"][2] == (blocks if rate < 0.1 else 0)
+    for name, (u5, v, _) in runs.items():
+        np.testing.assert_array_equal(u5.view(np.int32), runs["dense"][0].view(np.int32), name)
+        np.testing.assert_array_equal(v, runs["dense"][1], name)
+    assert np.abs(runs["dense"][0]).max() > 0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

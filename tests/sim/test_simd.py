@@ -1,5 +1,6 @@
-"""The eight-lane vector intrinsics: loads, stores and broadcasts move the right elements, and
-``vfma`` rounds once, exactly as the NumPy twin ``fma32`` (round to odd) says."""
+"""The eight-lane vector intrinsics: loads, stores and broadcasts move the right elements,
+``vfma`` rounds once, exactly as the NumPy twin ``fma32`` (round to odd) says, and
+``vnonzero`` + ``vput8`` + ``popcount`` list the non-zero lanes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from snnc.sim.kernels import fma32  # noqa: E402
-from snnc.sim.simd import vbcast, vfma, vload, vstore, vzero  # noqa: E402
+from snnc.sim.simd import (  # noqa: E402
+    popcount,
+    vbcast,
+    vfma,
+    vload,
+    vnonzero,
+    vput8,
+    vstore,
+    vzero,
+)
 
 
 @numba.njit
@@ -63,3 +73,34 @@ def test_fma32_is_the_fused_instruction(scale):
     _fma_lanes(x, w, acc, out)
     np.testing.assert_array_equal(fma32(x, w, acc).view(np.int32), out.view(np.int32))
     assert not np.array_equal(x * w + acc, out)
+
+
+@numba.njit
+def _list_nonzero(a, table, out):
+    # the indices of a's non-zero entries (len(a) % 8 == 0), and the masks seen
+    n = 0
+    masks = np.empty(a.shape[0] // 8, np.int64)
+    for i in range(0, a.shape[0], 8):
+        m = vnonzero(a, i)
+        masks[i // 8] = m
+        vput8(out, n, table, m, i + 100)
+        n += popcount(m)
+    return n, masks
+
+
+def test_nonzero_lanes_are_listed():
+    """Every 8-lane pattern (256 blocks): ``vnonzero`` sets bit k for lane k (a NaN and -0.0:
+    NaN is non-zero, -0.0 is zero), and ``vput8`` with the lane table stores each block's
+    non-zero indices plus the base; ``popcount`` counts them, so the list equals
+    ``np.flatnonzero``."""
+    from snnc.sim.numba_kernels import _LANE_TABLE
+
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+    a = np.where(bits, np.float32(2.5), np.float32(0)).astype(np.float32).reshape(-1)
+    a[8 * 3 + 1] = np.nan  # pattern 3 has lane 1 set: NaN stays "non-zero"
+    a[8 * 4 + 0] = -0.0  # pattern 4 has lane 0 clear: -0.0 is zero
+    out = np.full(a.size + 8, -1, np.int32)
+    n, masks = _list_nonzero(a, _LANE_TABLE, out)
+    np.testing.assert_array_equal(masks, np.arange(256))
+    assert n == 1024
+    np.testing.assert_array_equal(out[:n], np.flatnonzero(a != 0) + 100)
