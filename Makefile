@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/kernel_speed.py
 	$(BIN)/python benchmarks/event_cost.py
+	$(BIN)/python benchmarks/fused_cost.py
 	$(BIN)/python benchmarks/loihi_emulator.py
 	$(BIN)/python benchmarks/compile_time.py
 	$(BIN)/python benchmarks/bench_sim.py

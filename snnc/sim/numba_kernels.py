@@ -360,6 +360,8 @@ def _gather(sf, base, wf, uf, u, lx, lw, n, o):
         _gather_16(sf, base, wf, uf, u + o - 16, lx, lw, n, o, o - 16)
 
 
+# three widths written out: each accumulator is a scalar vector variable so that LLVM keeps it
+# in a register (numba has no fixed-size register arrays; a tuple of vectors is not mutable)
 @_jit
 def _gather_64(sf, base, wf, uf, u, lx, lw, n, o, j):
     a0, a1, a2, a3 = vzero(), vzero(), vzero(), vzero()

@@ -67,6 +67,12 @@ def _element_ptr(context, builder, arr_ty, arr, idx_ty, idx):
     return builder.gep(data, [context.cast(builder, idx, idx_ty, types.intp)])
 
 
+def _load8(context, builder, sig, args):
+    # the 8 float32 at flat offset args[1] of the array args[0], as one vector
+    ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+    return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
+
+
 def _splat(builder, scalar, vec=_VEC):
     v = builder.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(_I32, 0))
     zeros = ir.Constant(_IVEC, [0] * _LANES)
@@ -90,8 +96,7 @@ def vload(typingctx, arr, i):
         return None
 
     def codegen(context, builder, sig, args):
-        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-        return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
+        return _load8(context, builder, sig, args)
 
     return f32x8(arr, i), codegen
 
@@ -144,8 +149,7 @@ def vnonzero(typingctx, arr, i):
         return None
 
     def codegen(context, builder, sig, args):
-        ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-        v = builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
+        v = _load8(context, builder, sig, args)
         lanes = builder.fcmp_unordered("!=", v, ir.Constant(_VEC, None))
         return builder.zext(builder.bitcast(lanes, ir.IntType(_LANES)), ir.IntType(64))
 

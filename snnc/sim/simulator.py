@@ -119,8 +119,10 @@ class Simulator:
         window: steps of the ``"window"`` readout (default: the output op's ``window``).
         readout_tau: time constant (s) of the ``"lowpass"`` readout.
         probes: node names whose raw values to record (:attr:`probe_data`).
-        event: event-driven dense/conv layers on spike inputs: ``"auto"`` (per window, when
-            the spikes are sparse enough to pay), ``"always"``, ``"never"`` (or True/False).
+        event: event-driven dense/conv layers on spike inputs: ``"auto"`` (per window, or per
+            block of 6 samples where a layer computes its input neurons, when the spikes are
+            sparse enough to pay), ``"always"``, ``"never"`` (or True/False). The modes
+            give the same values up to summation order (bit for bit in fused layers).
         threads: worker threads (default: the cores available).
         block_bytes: window buffer budget per worker (default :data:`BLOCK_BYTES`).
         profile: accumulate each instruction's CPU time (summed over workers) in :attr:`times`.
