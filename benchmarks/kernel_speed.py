@@ -24,15 +24,20 @@ table). GFLOP/s counts the multiply-adds of the per-step dense and conv layers a
 density (the layers fed by the constant input are computed once and not counted), so the
 event-driven path can exceed the matmul rate. The matmul rate is float32 2048^3 with
 every core. "CPU (s)" is the process's CPU time over the run (all threads; for a loaded
-machine the fairer number). torch peers are quoted from issue 10, not measured here.
+machine the fairer number). torch peers are quoted from issue 10, or measured with
+``--sinabs PYTHON``: an interpreter with torch and sinabs runs ``benchmarks/sinabs_peer.py``
+(see its docstring) once per round.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
+import shutil
+import subprocess
 import sys
 import time
 import warnings
@@ -221,6 +226,26 @@ def nengo_contestant(w, n: int):
     )
 
 
+def sinabs_contestant(python: str, workload: str, threads: int) -> dict:
+    """sinabs in another interpreter (``benchmarks/sinabs_peer.py``), one process per round:
+    the time is the one it measures itself, after its warm-up (torch's import not counted)."""
+
+    def measure() -> tuple[float, float]:
+        cmd = [python, str(ROOT / "benchmarks" / "sinabs_peer.py"), "--workload", workload]
+        out = subprocess.run(
+            [*cmd, "--threads", str(threads)], capture_output=True, text=True, check=False
+        )
+        if out.returncode:
+            sys.exit(f"kernel_speed: {' '.join(cmd)} failed:\n{out.stderr.strip()}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        v = result["versions"]
+        contestant["note"] = f"torch {v['torch']}, sinabs {v['sinabs']}; a frame per image and step"
+        return result["wall"], result["cpu"]
+
+    contestant = dict(measure=measure, scale=1.0, note="")
+    return contestant
+
+
 def run_rounds(contestants: dict, rounds: int) -> dict[str, float]:
     """Interleaved: every round times every contestant once, in a shuffled order (seeded),
     so no contestant always follows the same one (a rotation keeps who follows whom: the
@@ -235,7 +260,7 @@ def run_rounds(contestants: dict, rounds: int) -> dict[str, float]:
         for i in rng.permutation(len(labels)):
             label = labels[i]
             c = contestants[label]
-            wall, cpu = _timed_cpu(c["fn"])
+            wall, cpu = c["measure"]() if "measure" in c else _timed_cpu(c["fn"])
             times[label].append(wall * c["scale"])
             cpus[label].append(cpu * c["scale"])
         print(
@@ -379,8 +404,15 @@ def main() -> None:
     parser.add_argument(
         "--loihi", type=int, default=8, help="images the nengo-loihi emulator runs (scaled)"
     )
+    parser.add_argument(
+        "--sinabs",
+        metavar="PYTHON",
+        help="an interpreter with torch and sinabs: time benchmarks/sinabs_peer.py with it",
+    )
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: A,B,C")
     args = parser.parse_args()
+    if args.sinabs and not (Path(args.sinabs).is_file() or shutil.which(args.sinabs)):
+        parser.error(f"--sinabs {args.sinabs}: no such interpreter (give a venv's bin/python)")
     rounds = 2 if args.quick else args.rounds
     skip = set(filter(None, args.skip.split(",")))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -393,9 +425,11 @@ def main() -> None:
     rate1 = matmul_rate(1)
     print(f"# snnc kernel speed ({available_cores()} cores)\n")
     print(f"float32 matmul 2048^3: {rate:.0f} GFLOP/s with every core, {rate1:.0f} GFLOP/s on one")
-    print(
-        "torch peers (issue 10, not measured here): sinabs IAF A 0.27 s / 0.14 s (1 / 2 threads), B 3.2 s (1 thread)"
-    )
+    if not args.sinabs:
+        print(
+            "torch peers (issue 10, not measured here; --sinabs PYTHON measures them): "
+            "sinabs IAF A 0.27 s / 0.14 s (1 / 2 threads), B 3.2 s (1 thread)"
+        )
     for key, make, n_dl, n_ng in (
         ("A", workload_a, None, args.nengo_a),
         ("B", workload_b, args.nengo_dl_b, args.nengo_b),
@@ -408,6 +442,10 @@ def main() -> None:
         print(f"[{key}] building nengo-dl and nengo", file=sys.stderr)
         contestants["nengo-dl"] = nengo_dl_contestant(w, min(n_dl or len(w["x"]), len(w["x"])))
         contestants["nengo.Simulator"] = nengo_contestant(w, n_ng)
+        if args.sinabs:
+            for threads in (1, 2):
+                label = f"sinabs IAF, {threads} thread{'s' * (threads > 1)}"
+                contestants[label] = sinabs_contestant(args.sinabs, key, threads)
         best = run_rounds(contestants, rounds)
         report(w, contestants, best, rate)
         agreement(w, contestants)
