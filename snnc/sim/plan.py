@@ -405,11 +405,7 @@ class Weighted(Instr):
         blocks must be able to run it (a dense layer as a 1x1 convolution; any window: the
         product over the non-zero spikes is what usually runs), one sample per neuron row,
         and the neuron class must keep one state array (the fused kernel passes one)."""
-        return (
-            self.fma_ok
-            and self.lead == 1
-            and len(nrn.state_keys) == 1
-        )
+        return self.fma_ok and self.lead == 1 and len(nrn.state_keys) == 1
 
     def absorb(self, nrn: Neurons) -> None:
         """Compute the neuron layer ``nrn`` inside this convolution (``neuron_conv_fma``):
