@@ -24,7 +24,12 @@ maximal useful rate ``rate`` (default ``max``):
   (``graded-if``: ``(2**bits - 1) / dt``; ``loihi-if``: ``1 / dt``), so graded spikes use
   all their levels. A number asks for that many Hz (capped at ``max_rate``; ``rate=250``
   gives the old, slow default);
-- the factor is ``k = rate / P`` (``P``: the percentile of the positive currents). The
+- LIF only approaches its maximum ``1 / tau_ref``: its ``max`` is the knee of its curve,
+  ``1 / (2 tau_ref)`` (the catalogue's ``full_rate``);
+- the factor is ``k = J* / P`` (``P``: the percentile of the positive currents; ``J*``: the
+  current at which the neuron fires at the target rate, the catalogue's ``current_for``:
+  the rate itself for ReLU-like neurons, LIF's curve inverted, so the percentile fires at
+  the rate asked for instead of deep in saturation). The
   percentile instead of the maximum (Rueckauer 2017) ignores the few outliers that would
   otherwise squeeze every other neuron into a handful of spikes;
 - the statistic is of the neuron's whole input current, bias included, and the bias
@@ -142,12 +147,15 @@ class NormalizeRates(Pass):
                 )
         names = {n: neuron_names(graph, n) for n in neurons}
         targets = self._target_rates(graph, neurons, names, notes)
-        fixed = self._fixed_factors(neurons, names, targets)
+        # the percentile goes to the current at which the neuron fires at its target rate
+        # (the rate itself for ReLU-like neurons; LIF's curve inverted)
+        currents = {n: graph.op(n).current_for(r, graph.dt) for n, r in targets.items()}
+        fixed = self._fixed_factors(neurons, names, currents)
         stats: dict[str, _Stats] = {}
         if mode == "data":
             stats = self._calibrate(graph, neurons, names, ctx, notes)
             factors, channel_factors = self._data_factors(
-                graph, neurons, names, targets, fixed, stats, notes
+                graph, neurons, names, currents, fixed, stats, notes
             )
         else:
             factors, channel_factors = fixed, {}
@@ -172,6 +180,8 @@ class NormalizeRates(Pass):
             "scales": {n: float(k) for n, k in factors.items()},
             "target_rates": {n: float(r) for n, r in targets.items()},
         }
+        if currents != targets:
+            result["target_currents"] = {n: float(j) for n, j in currents.items()}
         if stats:
             result["percentiles"] = {
                 n: s.percentile for n, s in stats.items() if s.percentile is not None
@@ -199,7 +209,8 @@ class NormalizeRates(Pass):
             if want == MAX_RATE:
                 # one spike per step: the fastest rate whose spikes still say something
                 # per step about the value (more would only matter within a step)
-                targets[n] = top if top is not None else 1.0 / g.dt
+                full = g.op(n).full_rate(g.dt)
+                targets[n] = full if full is not None else 1.0 / g.dt
             elif top is not None and want > top:
                 targets[n] = top
                 capped[n] = (want, top)
@@ -212,14 +223,14 @@ class NormalizeRates(Pass):
 
     # ------------------------------------------------------------------ factors
     def _fixed_factors(
-        self, neurons: list[str], names: dict, targets: dict[str, float]
+        self, neurons: list[str], names: dict, currents: dict[str, float]
     ) -> dict[str, float]:
-        """``scale`` per node; where none is given, the target rate (activations of about
-        1 then fire at that rate)."""
+        """``scale`` per node; where none is given, the target current (activations of
+        about 1 then fire at the target rate)."""
         out = {}
         for n in neurons:
             k = self.scale.get(names[n]) if self.scale is not None else None
-            out[n] = float(k) if k is not None else targets[n]
+            out[n] = float(k) if k is not None else currents[n]
         return out
 
     def _calibrate(
@@ -275,13 +286,13 @@ class NormalizeRates(Pass):
         g: Graph,
         neurons: list[str],
         names: dict,
-        targets: dict[str, float],
+        currents: dict[str, float],
         fixed: dict[str, float],
         stats: dict[str, _Stats],
         notes: list[str],
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """``target / percentile`` per node (and per channel when asked); a ``scale`` given
-        for a node wins."""
+        """``target current / percentile`` per node (and per channel when asked); a
+        ``scale`` given for a node wins."""
         factors: dict[str, float] = {}
         channel: dict[str, np.ndarray] = {}
         silent, overridden = [], []
@@ -294,10 +305,10 @@ class NormalizeRates(Pass):
             if s.percentile is None or s.percentile <= 0:
                 silent.append(n)
                 continue
-            factors[n] = targets[n] / s.percentile
+            factors[n] = currents[n] / s.percentile
             if s.channels is not None:
                 ch = np.where(np.isfinite(s.channels) & (s.channels > 0), s.channels, s.percentile)
-                channel[n] = targets[n] / ch
+                channel[n] = currents[n] / ch
         for n in silent:
             # e.g. the saturation piece of a clipped ReLU that never saturates on the data:
             # fire like the neuron reading the same input (same precision), else as if

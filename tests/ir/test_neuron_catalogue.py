@@ -49,3 +49,30 @@ def test_iaf_integrates_the_sign_of_the_current_and_graded_if_does_not():
     assert iaf[:, 1].sum() < graded[:, 1].sum()
     # both are binary and fire every step on a current of at least 1/dt
     assert iaf[:, 2].tolist()[:3] == [1.0, 1.0, 1.0] and graded.max() == 1.0
+
+
+@pytest.mark.parametrize("rate", [5.0, 50.0, 250.0, 499.0])
+def test_lif_current_for_inverts_its_rate_curve(rate):
+    """``normalize-rates`` maps a percentile to ``current_for(rate)``: for LIF the current
+    that fires at that rate (its curve inverted), not ``J = rate``."""
+    op = neurons.LIF()
+    j = op.current_for(rate, DT)
+    assert j > 1 and j != rate
+    np.testing.assert_allclose(op.rate(np.array([j]), DT), [rate], rtol=1e-9)
+
+
+def test_full_rate_is_lifs_knee_and_the_maximum_elsewhere():
+    """``rate=max``: LIF only approaches 1/tau_ref, so its knee 1/(2 tau_ref), where it fires
+    at half its maximum (Loihi's LIF with its discretised constant); bounded ReLU-like
+    neurons their maximum; ``if`` has none (the pass then takes 1/dt)."""
+    lif = neurons.LIF(tau_ref=0.002)
+    assert lif.full_rate(DT) == pytest.approx(250.0)
+    assert lif.rate(np.array([lif.current_for(lif.full_rate(DT), DT)]), DT) == pytest.approx(250)
+    loihi = neurons.LoihiLIF(tau_ref=0.002)
+    assert loihi.full_rate(DT) == pytest.approx(0.5 / neurons.loihi_tau_ref(0.002, DT))
+    assert neurons.IF().full_rate(DT) is None and neurons.IF().current_for(300.0, DT) == 300.0
+    graded = neurons.GradedIF(bits=2)
+    assert graded.full_rate(DT) == graded.max_rate(DT) == pytest.approx(3000.0)
+    # a rate LIF never reaches keeps J = rate (and tau_ref = 0 has no bound at all)
+    assert lif.current_for(600.0, DT) == 600.0
+    assert neurons.LIF(tau_ref=0.0).full_rate(DT) is None
