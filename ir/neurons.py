@@ -568,8 +568,12 @@ def lif_step_loop(
             j = gain[i] * x[b, i] + bias[i]
             rt = refractory_time[b, i] - dt
             delta_t = min(max(dt - rt, 0.0), dt)
-            v0 = voltage[b, i]
-            v = v0 - (j - v0) * (full_step if delta_t == dt else math.expm1(-delta_t / tau_rc))
+            v = v0 = voltage[b, i]
+            if delta_t == dt:
+                v = v0 - (j - v0) * full_step
+            elif delta_t > 0:
+                v = v0 - (j - v0) * math.expm1(-delta_t / tau_rc)
+            # else refractory all step: nengo's v - (J - v) * expm1(-0) is v exactly
             if v > 1:
                 out[b, i] = scale
                 t_spike = dt + tau_rc * math.log1p(-(v - 1) / (j - 1)) if interpolate else dt
