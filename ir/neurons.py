@@ -631,10 +631,11 @@ class _LIFBase(NeuronOp):
         # the inverse of 1 / (tau_ref + tau_rc log1p(1 / (J - 1))); a rate the curve never
         # reaches (at or above 1/tau_ref) keeps J = rate
         tau_rc, tau_ref = self.time_constants(dt)
-        period = 1.0 / rate
-        if rate <= 0 or period <= tau_ref:
+        if rate <= 0 or 1.0 / rate <= tau_ref:
             return rate
-        return 1.0 + 1.0 / math.expm1((period - tau_ref) / tau_rc)
+        x = (1.0 / rate - tau_ref) / tau_rc
+        # 1 / expm1(x) = exp(-x) to double precision from x = 37 on (expm1 overflows at 710)
+        return 1.0 + (1.0 / math.expm1(x) if x < 37 else math.exp(-x))
 
     def _lif_args(self) -> str:
         return f"tau_rc={num(self.tau_rc)}, tau_ref={num(self.tau_ref)}"

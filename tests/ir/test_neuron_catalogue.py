@@ -75,4 +75,6 @@ def test_full_rate_is_lifs_knee_and_the_maximum_elsewhere():
     assert graded.full_rate(DT) == graded.max_rate(DT) == pytest.approx(3000.0)
     # a rate LIF never reaches keeps J = rate (and tau_ref = 0 has no bound at all)
     assert lif.current_for(600.0, DT) == 600.0
+    # a rate near zero: a current just over the threshold 1 (no overflow in expm1)
+    assert lif.current_for(1e-300, DT) == 1.0 and 1 < lif.current_for(2.0, DT) < 1 + 1e-9
     assert neurons.LIF(tau_ref=0.0).full_rate(DT) is None
