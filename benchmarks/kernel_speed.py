@@ -230,11 +230,12 @@ def sinabs_contestant(python: str, workload: str, threads: int) -> dict:
     """sinabs in another interpreter (``benchmarks/sinabs_peer.py``), one process per round:
     the time is the one it measures itself, after its warm-up (torch's import not counted)."""
 
+    contestant = dict(scale=1.0, note="")
+    cmd = [python, str(ROOT / "benchmarks" / "sinabs_peer.py"), "--workload", workload]
+    cmd += ["--threads", str(threads)]
+
     def measure() -> tuple[float, float]:
-        cmd = [python, str(ROOT / "benchmarks" / "sinabs_peer.py"), "--workload", workload]
-        out = subprocess.run(
-            [*cmd, "--threads", str(threads)], capture_output=True, text=True, check=False
-        )
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode:
             sys.exit(f"kernel_speed: {' '.join(cmd)} failed:\n{out.stderr.strip()}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -242,7 +243,7 @@ def sinabs_contestant(python: str, workload: str, threads: int) -> dict:
         contestant["note"] = f"torch {v['torch']}, sinabs {v['sinabs']}; a frame per image and step"
         return result["wall"], result["cpu"]
 
-    contestant = dict(measure=measure, scale=1.0, note="")
+    contestant["measure"] = measure
     return contestant
 
 

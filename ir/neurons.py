@@ -712,10 +712,7 @@ class LoihiLIF(_LIFBase):
 
     def step_params(self, dt):
         # discretised time constants, refractory period counted from the step's end
-        return (
-            dt, self.amplitude, loihi_tau_rc(self.tau_rc, dt), loihi_tau_ref(self.tau_ref, dt),
-            0.0, False,
-        )
+        return (dt, self.amplitude, *self.time_constants(dt), 0.0, False)
 
     def nengo(self):
         return f"nengo_loihi.neurons.LoihiLIF({self._lif_args()}, amplitude={num(self.amplitude)})"

@@ -247,18 +247,14 @@ def _neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5, m
         for t in range(steps):
             x = x3[t * tstride]
             ub = (t * rows + r0) * oimg
-            if not (events and per_row) or count:
+            # the whole block is stepped, unless its spikes are listed image by image
+            stepped = not (events and per_row) or count
+            if stepped:
                 step(x[r0:r1], gain, bias, s2[:nr], state[r0:r1], *params)
             if count:
-                spikes = _count_nonzero8(sf, nr * img)
+                spikes = count_nonzero(sf[: nr * img])
                 events = nr * list_ns + spikes * spike_ns < nr * dense_ns
                 count, skip = False, _AUTO_SKIP
-                if events and per_row:  # stepped already: list from the block
-                    for i in range(nr):
-                        u = ub + i * oimg
-                        _gather_image(sf, i * img, wf, uf, u, xoff, wrow, ntap, lx, lw, c, o)
-                    n_events += 1
-                    continue
             if not events:
                 _fma_rows(sf, wf, uf, ub, nr, img, c, o, xoff, woff, ntap)
                 skip -= 1
@@ -266,10 +262,12 @@ def _neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5, m
                 continue
             uses = 0
             for i in range(nr):
-                if per_row:
+                base = i * img
+                if not stepped:
                     r = r0 + i
                     step(x[r : r + 1], gain, bias, s2[:1], state[r : r + 1], *params)
-                base, u = 0 if per_row else i * img, ub + i * oimg
+                    base = 0
+                u = ub + i * oimg
                 uses += _gather_image(sf, base, wf, uf, u, xoff, wrow, ntap, lx, lw, c, o)
             n_events += 1
             if mode == FUSED_AUTO and nr * list_ns + uses * use_ns > nr * dense_ns:
@@ -314,17 +312,6 @@ _LANE_TABLE = np.array(
     [[b for b in range(8) if m >> b & 1] + [0] * (8 - bin(m).count("1")) for m in range(256)],
     np.int32,
 )
-
-
-@_jit_inline
-def _count_nonzero8(sf, n):
-    # the non-zero entries of sf[:n], 8 at a time (the tail one by one)
-    k = 0
-    for i in range(0, n - 7, 8):
-        k += popcount(vnonzero(sf, i))
-    for i in range(n - n % 8, n):
-        k += sf[i] != 0
-    return k
 
 
 @_jit_inline

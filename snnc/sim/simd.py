@@ -67,10 +67,10 @@ def _element_ptr(context, builder, arr_ty, arr, idx_ty, idx):
     return builder.gep(data, [context.cast(builder, idx, idx_ty, types.intp)])
 
 
-def _load8(context, builder, sig, args):
-    # the 8 float32 at flat offset args[1] of the array args[0], as one vector
-    ptr = _element_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
-    return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
+def _load8(context, builder, arr_ty, arr, idx_ty, idx, vec=_VEC):
+    # the 8 elements at flat offset idx of arr, as one vector of type vec
+    ptr = _element_ptr(context, builder, arr_ty, arr, idx_ty, idx)
+    return builder.load(builder.bitcast(ptr, vec.as_pointer()), align=4)
 
 
 def _splat(builder, scalar, vec=_VEC):
@@ -96,7 +96,7 @@ def vload(typingctx, arr, i):
         return None
 
     def codegen(context, builder, sig, args):
-        return _load8(context, builder, sig, args)
+        return _load8(context, builder, sig.args[0], args[0], sig.args[1], args[1])
 
     return f32x8(arr, i), codegen
 
@@ -149,7 +149,7 @@ def vnonzero(typingctx, arr, i):
         return None
 
     def codegen(context, builder, sig, args):
-        v = _load8(context, builder, sig, args)
+        v = _load8(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         lanes = builder.fcmp_unordered("!=", v, ir.Constant(_VEC, None))
         return builder.zext(builder.bitcast(lanes, ir.IntType(_LANES)), ir.IntType(64))
 
@@ -170,8 +170,7 @@ def vput8(typingctx, dst, n, table, m, base):
         d_ty, n_ty, t_ty, m_ty, b_ty = sig.args
         m = context.cast(builder, args[3], m_ty, types.intp)
         row = builder.mul(m, ir.Constant(m.type, _LANES))
-        src = _element_ptr(context, builder, t_ty, args[2], types.intp, row)
-        v = builder.load(builder.bitcast(src, _IVEC.as_pointer()), align=4)
+        v = _load8(context, builder, t_ty, args[2], types.intp, row, _IVEC)
         b8 = _splat(builder, context.cast(builder, args[4], b_ty, types.int32), _IVEC)
         ptr = _element_ptr(context, builder, d_ty, args[0], n_ty, args[1])
         builder.store(builder.add(v, b8), builder.bitcast(ptr, _IVEC.as_pointer()), align=4)
