@@ -36,11 +36,6 @@ RATES = (0.05, 0.1, 0.2, 0.3)
 DT, AMPLITUDE = 1e-3, 0.01
 
 
-def passes(o: int) -> int:
-    """``_gather``'s passes over a window's list: 64, then 32, then 16 columns at a time."""
-    return o // 64 + (o % 64) // 32 + (o % 32 > 0)
-
-
 def measure(shape, rate: float, rounds: int) -> dict:
     import numba
 
@@ -95,7 +90,7 @@ def measure(shape, rate: float, rounds: int) -> dict:
         events=(best["events"] - best["steps"]) / per * 1e9,
         macs=int(ntap.sum()) * c * o,
         blocks=int(ntap.sum()) * c / 8,
-        uses=listed * passes(o),
+        uses=listed * nk.gather_passes(o),
     )
 
 

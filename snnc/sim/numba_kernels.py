@@ -226,7 +226,7 @@ def _neurons_conv_fma(step, x3, tstride, gain, bias, state, params, s4, w, u5, m
     tap_sum = np.sum(ntap)
     dense_ns = tap_sum * c * o * _DENSE_NS_PER_MAC
     list_ns = tap_sum * (c / 8) * _EVENT_NS_PER_BLOCK
-    use_ns = (o // 64 + (o % 64) // 32 + (o % 32 > 0)) * _EVENT_NS_PER_USE  # _gather's passes
+    use_ns = gather_passes(o) * _EVENT_NS_PER_USE
     spike_ns = tap_sum / (img / c) * use_ns
     lx = np.empty(kh * kw * c + 8, np.int32)  # one window's list (8 spare: vput8 writes 8)
     lw = np.empty(kh * kw * c + 8, np.int32)
@@ -333,6 +333,13 @@ def _window_list(sf, base, c, xoff, wrow, ntap, lx, lw):
             lw[n] = wr + k
             n += sf[base + xo + k] != 0
     return n
+
+
+@_jit
+def gather_passes(o):
+    """How many passes ``_gather`` makes over a window's list for ``o`` output columns: 64,
+    then 32, then 16 at a time (the cost model counts each listed input once per pass)."""
+    return o // 64 + (o % 64) // 32 + (o % 32 > 0)
 
 
 @_jit_inline
